@@ -1,0 +1,53 @@
+# The two commands a user needs: `make demo` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+STATE ?= .state
+VENV := $(STATE)/venv
+FVENV := $(STATE)/flink-venv
+PY := $(VENV)/bin/python
+FPY := $(FVENV)/bin/python
+HARNESS := $(VENV)/bin/harness
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap up down status demo test test-unit test-integration test-e2e bench lint clean
+
+help:
+	@echo "make demo   - set up everything, start the stack, run an experiment, print the report path"
+	@echo "make test   - set up everything, run unit, integration and e2e tests on the real stack"
+	@echo "make up | down | status | bench | lint | clean"
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+up: bootstrap
+	@$(HARNESS) up
+
+down:
+	@if [ -x $(HARNESS) ]; then $(HARNESS) down; fi
+
+status:
+	@$(HARNESS) status
+
+demo: bootstrap
+	@bash scripts/demo.sh
+
+test: bootstrap test-unit
+	@$(PY) -m pytest tests/integration tests/e2e -m "integration or e2e" $(PYTEST_ARGS)
+
+test-unit: bootstrap
+	@$(PY) -m pytest tests/unit -m unit --ignore=tests/unit/scoring -q $(PYTEST_ARGS)
+	@if [ -d tests/unit/scoring ]; then $(FPY) -m pytest tests/unit/scoring -m unit -q -p no:cacheprovider $(PYTEST_ARGS); fi
+
+test-integration: bootstrap
+	@$(PY) -m pytest tests/integration -m integration $(PYTEST_ARGS)
+
+test-e2e: bootstrap
+	@$(PY) -m pytest tests/e2e -m e2e $(PYTEST_ARGS)
+
+bench: bootstrap
+	@for b in bench/*.py; do echo "== $$b"; done; echo "run one: $(PY) bench/<name>.py (see bench/README.md)"
+
+lint: bootstrap
+	@$(VENV)/bin/ruff check harness pipeline flink experiments dags tests bench
+
+clean: down
+	rm -rf $(STATE)

@@ -1,0 +1,1 @@
+"""The harness: local stack management and the `harness` command line."""

@@ -1,0 +1,133 @@
+"""Submitting PyFlink jobs to the session cluster and controlling them through its REST API."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness.settings import REPO_ROOT, StackSettings, get_settings
+from harness.stack import configs
+from harness.stack.layout import Layout
+
+log = logging.getLogger(__name__)
+
+_JOB_ID = re.compile(r"JobID ([0-9a-f]{32})")
+
+
+class FlinkError(RuntimeError):
+    """The cluster refused a request, or a job did not reach the wanted state in time."""
+
+
+class FlinkClient:
+    def __init__(self, settings: StackSettings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.layout = Layout.of(self.settings)
+        self.url = self.settings.flink_url
+        self._http = httpx.Client(base_url=self.url, timeout=30.0)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- submission ------------------------------------------------------------------------
+    def submit(self, python_file: Path, args: Sequence[str] = (), *, detached: bool = True,
+               parallelism: int | None = None, from_savepoint: str | None = None,
+               python_files: Sequence[Path] = (), timeout_s: float = 180.0) -> str:
+        """Submit PYTHON_FILE as a PyFlink job; return its job id.
+
+        The client runs with the Flink environment's interpreter and our FLINK_CONF_DIR, so the
+        job's Python workers get the same interpreter (python.executable in our config).
+        """
+        env = {**os.environ, **configs.flink_env(self.layout)}
+        env["PYTHONPATH"] = str(REPO_ROOT)
+        flink = Path(env["FLINK_HOME"]) / "bin" / "flink"
+        command = [str(flink), "run", "--jobmanager", self.url.split("://", 1)[-1]]
+        if detached:
+            command.append("--detached")
+        if parallelism:
+            command += ["--parallelism", str(parallelism)]
+        if from_savepoint:
+            command += ["--fromSavepoint", from_savepoint]
+        for extra in python_files:
+            command += ["--pyFiles", str(extra)]
+        command += ["--python", str(python_file), *args]
+        log.info("submitting %s to %s", python_file.name, self.url)
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s,
+                                cwd=str(REPO_ROOT))
+        match = _JOB_ID.search(result.stdout + result.stderr)
+        if result.returncode != 0 or not match:
+            raise FlinkError(f"flink run failed (exit {result.returncode}):\n"
+                             f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        return match.group(1)
+
+    # -- REST ------------------------------------------------------------------------------
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 300:
+            raise FlinkError(f"{method} {path}: HTTP {response.status_code}: {response.text[:1000]}")
+        return response.json() if response.content else {}
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/jobs/overview")["jobs"])
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/jobs/{job_id}"))
+
+    def wait_for_state(self, job_id: str, states: set[str], timeout_s: float = 120.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            state = self.job(job_id)["state"]
+            if state in states:
+                return str(state)
+            if state in {"FAILED", "CANCELED", "FINISHED"} - states:
+                raise FlinkError(f"job {job_id} is {state}: {self.exceptions(job_id)[:2000]}")
+            if time.monotonic() > deadline:
+                raise FlinkError(f"job {job_id} still {state} after {timeout_s:.0f} s")
+            time.sleep(0.5)
+
+    def wait_until_running(self, job_id: str, timeout_s: float = 120.0) -> None:
+        """RUNNING at the job level and every task RUNNING (sources actually reading)."""
+        deadline = time.monotonic() + timeout_s
+        self.wait_for_state(job_id, {"RUNNING"}, timeout_s)
+        while True:
+            vertices = self.job(job_id).get("vertices", [])
+            if vertices and all(v.get("status") == "RUNNING" for v in vertices):
+                return
+            if time.monotonic() > deadline:
+                raise FlinkError(f"job {job_id} tasks not all RUNNING after {timeout_s:.0f} s")
+            time.sleep(0.5)
+
+    def exceptions(self, job_id: str) -> str:
+        try:
+            data = self._json("GET", f"/jobs/{job_id}/exceptions")
+        except FlinkError as exc:
+            return str(exc)
+        return str(data.get("root-exception") or data)
+
+    def cancel(self, job_id: str) -> None:
+        self._json("PATCH", f"/jobs/{job_id}", params={"mode": "cancel"})
+
+    def stop_with_savepoint(self, job_id: str, target: str | None = None,
+                            timeout_s: float = 180.0) -> str:
+        """Stop the job with a savepoint; return the savepoint's location."""
+        body: dict[str, Any] = {"drain": False}
+        body["targetDirectory"] = target or f"file://{self.layout.flink_savepoints}"
+        trigger = self._json("POST", f"/jobs/{job_id}/stop", json=body)["request-id"]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self._json("GET", f"/jobs/{job_id}/savepoints/{trigger}")
+            if status["status"]["id"] == "COMPLETED":
+                operation = status.get("operation", {})
+                if "failure-cause" in operation:
+                    raise FlinkError(f"savepoint failed: {operation['failure-cause']}")
+                return str(operation["location"])
+            if time.monotonic() > deadline:
+                raise FlinkError(f"savepoint of {job_id} not done after {timeout_s:.0f} s")
+            time.sleep(0.5)

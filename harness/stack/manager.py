@@ -1,0 +1,195 @@
+"""`harness up | down | status | logs`: the local stack's lifecycle."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from harness.settings import StackSettings, get_settings
+from harness.stack import configs, prepare, probes
+from harness.stack.airflow_env import airflow_env, connections, write_passwords_file
+from harness.stack.endpoints import Endpoints, resolve, write_services_env
+from harness.stack.layout import Layout
+from harness.stack.procs import alive, cmdline, descendants, terminate
+from harness.stack.services import Service, all_services
+from harness.stack.supervisor import Supervisor, write_config
+
+log = logging.getLogger(__name__)
+
+AIRFLOW_PHASE = 2
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    url: str
+    healthy: bool
+    state: str
+    pid: int | None
+    uptime_s: float | None
+    restarts: int
+    detail: str
+
+
+class Stack:
+    def __init__(self, settings: StackSettings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.layout = Layout.of(self.settings)
+        self.supervisor = Supervisor(self.layout)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def endpoints(self) -> Endpoints:
+        return resolve(self.settings, self.layout)
+
+    def services(self, endpoints: Endpoints | None = None) -> list[Service]:
+        return all_services(self.settings, self.layout, endpoints or self.endpoints())
+
+    def _wait_ready(self, service: Service, deadline_s: float) -> None:
+        """Probe SERVICE until ready; fail fast, with its log tail, when supervisor gives up on it."""
+        def probe() -> probes.ProbeResult:
+            info = {i["name"]: i for i in self.supervisor.infos()}.get(service.name)
+            if info and info["statename"] in ("FATAL", "EXITED", "STOPPED"):
+                raise RuntimeError(f"{service.name} is {info['statename']}; last log lines:\n"
+                                   + self.tail(service.name, 30))
+            return service.probe()
+
+        started = time.monotonic()
+        result = probes.wait_until(service.name, probe, deadline_s)
+        log.info("%-22s ready in %5.1f s (%s)", service.name, time.monotonic() - started, result.detail)
+
+    def tail(self, name: str, lines: int = 50) -> str:
+        path = self.layout.logs / f"{name}.log"
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return f"(no log at {path})"
+
+    # -- up --------------------------------------------------------------------------------
+    def up(self, with_pipeline: bool = True) -> Endpoints:
+        settings, layout = self.settings, self.layout
+        t0 = time.monotonic()
+        prepare.check_bootstrapped(layout)
+        layout.ensure_dirs()
+        endpoints = self.endpoints()
+        write_services_env(endpoints, layout)
+        write_passwords_file(layout, endpoints)
+        if settings.local_kafka:
+            configs.kafka_server_properties(settings, layout)
+            prepare.format_kafka(settings, layout)
+        if settings.local_flink:
+            configs.flink_conf(settings, layout)
+            for stale in layout.run.glob("flink-*.pid"):
+                stale.unlink()
+        if settings.local_postgres:
+            prepare.init_postgres(layout)
+
+        services = self.services(endpoints)
+        if not with_pipeline:
+            services = [s for s in services if s.group == "infra"]
+        write_config(layout, services)
+        if self.supervisor.running():
+            self.supervisor.reload()
+        else:
+            self.supervisor.start_daemon()
+
+        env = airflow_env(settings, layout, endpoints)
+        deadline = settings.ready_timeout_s
+        for phase in sorted({s.phase for s in services}):
+            batch = [s for s in services if s.phase == phase]
+            if phase == AIRFLOW_PHASE:
+                if settings.local_postgres:
+                    prepare.ensure_databases(settings, layout, endpoints)
+                prepare.migrate_airflow(layout, env)
+            if batch and batch[0].group == "pipeline":
+                _prepare_pipeline(endpoints)
+            for service in batch:
+                self.supervisor.start(service.name)
+            for service in batch:
+                self._wait_ready(service, deadline)
+            if phase == AIRFLOW_PHASE:
+                prepare.create_connections(layout, env, connections(endpoints))
+        log.info("stack up in %.1f s", time.monotonic() - t0)
+        return endpoints
+
+    # -- down ------------------------------------------------------------------------------
+    def down(self) -> list[str]:
+        """Stop every service and supervisord; then make sure none of their processes is left.
+
+        Returns the command lines of processes that survived (empty when all went away).
+        """
+        pid = self.supervisor.pid()
+        if pid is None:
+            log.info("stack is not running")
+            return []
+        ours = descendants(pid)
+        self.supervisor.shutdown()
+        left = alive(ours)
+        if left:
+            log.warning("%d process(es) outlived their service; terminating them", len(left))
+            left = terminate(left)
+        return [cmdline(p) for p in left]
+
+    # -- status ----------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        endpoints = self.endpoints()
+        infos: dict[str, dict[str, Any]] = {}
+        restarts: dict[str, int] = {}
+        if self.supervisor.running():
+            infos = {i["name"]: i for i in self.supervisor.infos()}
+            restarts = self.supervisor.restarts()
+        rows: list[ServiceStatus] = []
+        for service in self.services(endpoints):
+            info = infos.get(service.name)
+            state = info["statename"] if info else "NOT RUNNING"
+            result = service.probe() if state == "RUNNING" else probes.ProbeResult(False, state.lower())
+            rows.append(ServiceStatus(
+                name=service.name, url=service.url, healthy=result.ok, state=state,
+                pid=(info or {}).get("pid") or None,
+                uptime_s=(info["now"] - info["start"]) if info and state == "RUNNING" else None,
+                restarts=max(0, restarts.get(service.name, 0)), detail=result.detail,
+            ))
+        return {
+            "services": [asdict(row) for row in rows],
+            "airflow": {"url": endpoints.airflow_url, "username": endpoints.airflow_user,
+                        "password": endpoints.airflow_password},
+        }
+
+    def logs(self, name: str, follow: bool, lines: int) -> int:
+        path = self.layout.logs / f"{name}.log"
+        if not path.exists():
+            known = sorted(p.stem for p in self.layout.logs.glob("*.log"))
+            raise FileNotFoundError(f"no log for {name!r}; known: {', '.join(known)}")
+        command = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(path)]
+        return subprocess.call(command)
+
+
+def _prepare_pipeline(endpoints: Endpoints) -> None:
+    """Let the pipeline prepare what its services need (topics, schema) before they start."""
+    import importlib
+
+    module = importlib.import_module("pipeline.supervised")
+    prepare_fn = getattr(module, "prepare", None)
+    if prepare_fn is not None:
+        prepare_fn(endpoints)
+
+
+def format_status(status: dict[str, Any]) -> str:
+    lines = [f"{'SERVICE':<24}{'STATE':<12}{'HEALTHY':<9}{'PID':<9}{'UPTIME':<10}{'RESTARTS':<10}URL"]
+    for row in status["services"]:
+        uptime = f"{row['uptime_s']:.0f}s" if row["uptime_s"] is not None else "-"
+        lines.append(f"{row['name']:<24}{row['state']:<12}{'yes' if row['healthy'] else 'NO':<9}"
+                     f"{row['pid'] or '-'!s:<9}{uptime:<10}{row['restarts']:<10}{row['url']}")
+        if not row["healthy"] and row["detail"]:
+            lines.append(f"{'':<24}-> {row['detail']}")
+    airflow = status["airflow"]
+    lines.append("")
+    lines.append(f"Airflow UI: {airflow['url']}  login: {airflow['username']} / {airflow['password']}")
+    return "\n".join(lines)
+
+
+def status_json(status: dict[str, Any]) -> str:
+    return json.dumps(status, indent=2)

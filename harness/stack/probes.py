@@ -1,0 +1,146 @@
+"""Readiness probes. Each probe answers once, quickly; `wait_until` repeats it against a deadline.
+
+Nothing here sleeps a fixed time to let a service start: it asks the service, and asks again after
+a short, growing pause, until the service says it is ready or the deadline passes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProbeResult:
+    ok: bool
+    detail: str = ""
+
+
+Probe = Callable[[], ProbeResult]
+
+
+class NotReady(TimeoutError):
+    """A service did not become ready before its deadline."""
+
+
+def wait_until(name: str, probe: Probe, timeout_s: float,
+               clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> ProbeResult:
+    """Probe until ready or until TIMEOUT_S has passed (then raise NotReady with the last answer)."""
+    deadline = clock() + timeout_s
+    pause = 0.1
+    result = ProbeResult(False, "not probed")
+    while True:
+        result = probe()
+        if result.ok:
+            return result
+        if clock() >= deadline:
+            raise NotReady(f"{name} not ready after {timeout_s:.0f} s: {result.detail}")
+        sleep(min(pause, max(0.0, deadline - clock())))
+        pause = min(pause * 1.5, 2.0)
+
+
+def http_json(url: str, timeout: float = 3.0) -> object:
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback URLs)
+        return json.loads(response.read().decode())
+
+
+def tcp(host: str, port: int) -> Probe:
+    def probe() -> ProbeResult:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return ProbeResult(True, f"{host}:{port} accepts connections")
+        except OSError as exc:
+            return ProbeResult(False, f"{host}:{port}: {exc}")
+    return probe
+
+
+def kafka(bootstrap: str) -> Probe:
+    """Ready when the broker answers a metadata request and lists at least one broker."""
+    def probe() -> ProbeResult:
+        from confluent_kafka.admin import AdminClient
+
+        try:
+            admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000,
+                                 "logger": _quiet_kafka_logger()})
+            metadata = admin.list_topics(timeout=2.0)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet", reported below
+            return ProbeResult(False, f"metadata request failed: {exc}")
+        if not metadata.brokers:
+            return ProbeResult(False, "no broker in metadata")
+        return ProbeResult(True, f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topic(s)")
+    return probe
+
+
+def _quiet_kafka_logger() -> logging.Logger:
+    quiet = logging.getLogger("harness.probes.kafka")
+    quiet.setLevel(logging.CRITICAL)
+    return quiet
+
+
+def flink(rest_url: str) -> Probe:
+    """Ready when /overview answers and at least one TaskManager is registered."""
+    def probe() -> ProbeResult:
+        try:
+            overview = http_json(f"{rest_url}/overview")
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            return ProbeResult(False, f"/overview: {exc}")
+        assert isinstance(overview, dict)
+        taskmanagers = int(overview.get("taskmanagers", 0))
+        if taskmanagers < 1:
+            return ProbeResult(False, "no TaskManager registered")
+        return ProbeResult(True, f"{taskmanagers} TaskManager(s), {overview.get('slots-total')} slots, "
+                                 f"{overview.get('jobs-running')} job(s) running")
+    return probe
+
+
+def postgres(dsn: str) -> Probe:
+    """Ready when a connection succeeds and answers SELECT 1 (what pg_isready checks, and more)."""
+    def probe() -> ProbeResult:
+        import psycopg2
+
+        try:
+            with psycopg2.connect(dsn, connect_timeout=2) as conn, conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                cur.fetchone()
+            conn.close()
+            return ProbeResult(True, "accepts connections")
+        except psycopg2.Error as exc:
+            return ProbeResult(False, str(exc).strip().splitlines()[0] if str(exc).strip() else "error")
+    return probe
+
+
+def airflow(base_url: str) -> Probe:
+    """Ready when /api/v2/monitor/health reports every component healthy."""
+    components = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+
+    def probe() -> ProbeResult:
+        try:
+            health = http_json(f"{base_url}/api/v2/monitor/health")
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            return ProbeResult(False, f"/api/v2/monitor/health: {exc}")
+        assert isinstance(health, dict)
+        bad = [c for c in components if (health.get(c) or {}).get("status") != "healthy"]
+        if bad:
+            return ProbeResult(False, "not healthy yet: " + ", ".join(bad))
+        return ProbeResult(True, "all components healthy")
+    return probe
+
+
+def http_ok(url: str) -> Probe:
+    def probe() -> ProbeResult:
+        try:
+            with urllib.request.urlopen(url, timeout=2.0) as response:  # noqa: S310
+                return ProbeResult(200 <= response.status < 300, f"HTTP {response.status}")
+        except (OSError, urllib.error.URLError) as exc:
+            return ProbeResult(False, f"{url}: {exc}")
+    return probe

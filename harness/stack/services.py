@@ -1,0 +1,135 @@
+"""The services of the local stack: how each is started, where it answers, how its readiness is probed.
+
+Infrastructure comes first (PostgreSQL, Kafka, Flink, Airflow); the pipeline's own services
+(simulator, workers, relay, storage, event sink) are added by `pipeline.supervised` when present.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.settings import StackSettings
+from harness.stack import configs, probes
+from harness.stack.airflow_env import airflow_env
+from harness.stack.endpoints import Endpoints
+from harness.stack.layout import Layout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    """One supervised process."""
+
+    name: str
+    command: list[str]
+    url: str
+    probe: probes.Probe
+    phase: int  # services start phase by phase; each phase waits for the previous one's readiness
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+    directory: Path | None = None
+    stop_signal: str = "TERM"
+    stop_wait_s: int = 30
+    group: str = "infra"
+
+
+def postgres_bin() -> Path:
+    """The newest Debian PostgreSQL server binaries on this machine."""
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+                        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    if not candidates:
+        raise FileNotFoundError("PostgreSQL server binaries not found: run scripts/bootstrap.sh")
+    return candidates[-1].parent
+
+
+def postgres_user() -> str | None:
+    """PostgreSQL refuses to run as root: as root we run it as the `postgres` system user."""
+    return "postgres" if os.geteuid() == 0 else None
+
+
+def superuser_dsn(settings: StackSettings, layout: Layout) -> str:
+    return f"host={layout.pg_socket_dir} port={settings.pg_port} user=postgres dbname=postgres"
+
+
+def infrastructure(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> list[Service]:
+    services: list[Service] = []
+    host = settings.host
+    if settings.local_postgres:
+        services.append(Service(
+            name="postgres",
+            command=[str(postgres_bin() / "postgres"), "-D", str(layout.pg_data),
+                     "-h", host, "-p", str(settings.pg_port), "-k", str(layout.pg_socket_dir),
+                     "-c", "max_connections=200", "-c", "shared_buffers=256MB",
+                     "-c", "synchronous_commit=on", "-c", "log_min_messages=warning"],
+            url=f"postgresql://{host}:{settings.pg_port}",
+            probe=probes.postgres(superuser_dsn(settings, layout)),
+            phase=0, user=postgres_user(), stop_signal="INT",
+        ))
+    if settings.local_kafka:
+        services.append(Service(
+            name="kafka",
+            command=configs.kafka_java(layout, "kafka.Kafka",
+                                       str(layout.conf / "kafka" / "server.properties"),
+                                       heap=settings.kafka_heap),
+            url=f"kafka://{settings.kafka_bootstrap_servers}",
+            probe=probes.kafka(settings.kafka_bootstrap_servers),
+            phase=0,
+        ))
+    if settings.local_flink:
+        flink_env = configs.flink_env(layout)
+        bin_dir = Path(flink_env["FLINK_HOME"]) / "bin"
+        services.append(Service(
+            name="flink-jobmanager",
+            command=["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"],
+            url=settings.flink_url, probe=probes.http_ok(f"{settings.flink_url}/config"),
+            phase=0, env=flink_env,
+        ))
+        services.append(Service(
+            name="flink-taskmanager",
+            command=["bash", str(bin_dir / "taskmanager.sh"), "start-foreground"],
+            url=settings.flink_url, probe=probes.flink(settings.flink_url),
+            phase=1, env=flink_env,
+        ))
+    env = airflow_env(settings, layout, endpoints)
+    airflow = str(layout.venv / "bin" / "airflow")
+    health = probes.airflow(settings.airflow_url)
+    for name, args in (
+        ("airflow-api-server", ["api-server", "--host", host, "--port", str(settings.airflow_port),
+                                "--workers", "1"]),
+        ("airflow-scheduler", ["scheduler"]),
+        ("airflow-dag-processor", ["dag-processor"]),
+        ("airflow-triggerer", ["triggerer"]),
+    ):
+        services.append(Service(
+            name=name, command=[airflow, *args], url=settings.airflow_url,
+            probe=health if name != "airflow-api-server" else probes.http_ok(
+                f"{settings.airflow_url}/api/v2/monitor/health"),
+            phase=2, env=env, directory=layout.airflow_home, stop_wait_s=20,
+        ))
+    return services
+
+
+PipelineServices = Callable[[StackSettings, Layout, Endpoints], list[Service]]
+
+
+def pipeline_services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> list[Service]:
+    """The pipeline's own services, from `pipeline.supervised.services` when that module exists."""
+    try:
+        module = importlib.import_module("pipeline.supervised")
+    except ModuleNotFoundError as exc:
+        if exc.name != "pipeline.supervised":
+            raise
+        return []
+    provider: PipelineServices = module.services
+    return provider(settings, layout, endpoints)
+
+
+def all_services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> list[Service]:
+    return [*infrastructure(settings, layout, endpoints),
+            *pipeline_services(settings, layout, endpoints)]

@@ -1,0 +1,51 @@
+"""Fixtures over the real local stack (`harness up` is idempotent: a running stack is reused)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from harness.airflow_api import AirflowClient
+from harness.stack.endpoints import Endpoints
+from harness.stack.manager import Stack
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    return Stack()
+
+
+@pytest.fixture(scope="session")
+def endpoints(stack: Stack) -> Endpoints:
+    """The stack, up and healthy (started if needed)."""
+    return stack.up()
+
+
+@pytest.fixture(scope="session")
+def airflow(endpoints: Endpoints) -> Iterator[AirflowClient]:
+    with AirflowClient(endpoints.airflow_url, endpoints.airflow_user,
+                       endpoints.airflow_password) as client:
+        yield client
+
+
+@pytest.fixture
+def new_topic(endpoints: Endpoints) -> Iterator[Callable[..., str]]:
+    """Factory of uniquely named topics, deleted after the test."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
+    created: list[str] = []
+
+    def make(prefix: str = "test", partitions: int = 1) -> str:
+        name = f"{prefix}.{uuid.uuid4().hex[:10]}"
+        for future in admin.create_topics([NewTopic(name, partitions, 1)]).values():
+            future.result(timeout=30)
+        created.append(name)
+        return name
+
+    yield make
+    if created:
+        for future in admin.delete_topics(created).values():
+            future.result(timeout=30)
