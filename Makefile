@@ -31,7 +31,7 @@ demo: bootstrap
 	@bash scripts/demo.sh
 
 test: bootstrap test-unit
-	@$(PY) -m pytest tests/integration tests/e2e -m "integration or e2e" $(PYTEST_ARGS)
+	@$(PY) -m pytest $(wildcard tests/integration tests/e2e) -m "integration or e2e" $(PYTEST_ARGS)
 
 test-unit: bootstrap
 	@$(PY) -m pytest tests/unit -m unit --ignore=tests/unit/scoring -q $(PYTEST_ARGS)
