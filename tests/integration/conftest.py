@@ -9,6 +9,7 @@ import pytest
 
 from harness.airflow_api import AirflowClient
 from harness.stack.endpoints import Endpoints
+from harness.stack import probes
 from harness.stack.manager import Stack
 
 
@@ -43,6 +44,14 @@ def new_topic(endpoints: Endpoints) -> Iterator[Callable[..., str]]:
         for future in admin.create_topics([NewTopic(name, partitions, 1)]).values():
             future.result(timeout=30)
         created.append(name)
+
+        def visible() -> probes.ProbeResult:
+            # Creation is acknowledged before every broker's metadata cache has the topic.
+            topic = admin.list_topics(name, timeout=5).topics.get(name)
+            ok = topic is not None and topic.error is None and len(topic.partitions) == partitions
+            return probes.ProbeResult(ok, str(topic.error) if topic is not None else "absent")
+
+        probes.wait_until(f"topic {name}", visible, timeout_s=30)
         return name
 
     yield make
