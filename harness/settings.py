@@ -34,6 +34,8 @@ class StackSettings(BaseSettings):
     kafka_heap: str = "512m"
 
     flink_rest_port: int = 8081
+    flink_rpc_port: int = 6123
+    flink_blob_port: int = 6124
     external_flink_url: str | None = Field(None, description="external Flink REST; default: run our own")
     flink_taskmanager_slots: int = 2
     flink_jobmanager_memory: str = "1024m"

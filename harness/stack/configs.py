@@ -114,7 +114,7 @@ jobmanager:
   bind-host: {host}
   rpc:
     address: {host}
-    port: 6123
+    port: {settings.flink_rpc_port}
   memory:
     process:
       size: {settings.flink_jobmanager_memory}
@@ -135,7 +135,7 @@ rest:
   port: {settings.flink_rest_port}
 blob:
   server:
-    port: 6124
+    port: {settings.flink_blob_port}
 execution:
   checkpointing:
     dir: file://{layout.flink_checkpoints}
