@@ -1,0 +1,197 @@
+"""The simulator's HTTP surface (aiohttp): the OpenAI chat-completions API plus admin endpoints.
+
+| method | path                  | what                                                         |
+|--------|-----------------------|--------------------------------------------------------------|
+| POST   | /v1/chat/completions  | the simulated LLM (OpenAI request and response shapes)       |
+| GET    | /v1/models            | the one model                                                |
+| GET    | /health               | liveness: ``{"status": "ok", "profile": ...}``               |
+| GET    | /admin/profile        | the active profile (JSON) and seconds since activation       |
+| PUT    | /admin/profile        | activate a profile: a name (JSON string) or a spec object;   |
+|        |                       | ``?reset_counters=1`` also zeroes the counters               |
+| GET    | /admin/profiles       | shipped profile names and descriptions                       |
+| GET    | /admin/counters       | ground truth: requests by outcome and status, tokens, ...    |
+| DELETE | /admin/counters       | zero the counters (returns the counts before)                |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from typing import Any
+
+import pydantic
+from aiohttp import web
+
+from pipeline.llm.reference import REFERENCE_HEADER, decode_reference
+from pipeline.llm.sim.engine import Reply, SimEngine, error_body, invalid_request, parse_request
+from pipeline.llm.sim.profiles import NAMED_PROFILES, Profile, UnknownProfileError, resolve_profile
+
+log = logging.getLogger(__name__)
+
+
+class SlotPool:
+    """A concurrency limit with a bounded queue in front of it."""
+
+    def __init__(self, limit: int, max_queue: int) -> None:
+        self.limit = limit
+        self.max_queue = max_queue
+        self.busy = 0
+        self._sem = asyncio.Semaphore(limit)
+
+    def full(self) -> bool:
+        return self.busy >= self.limit + self.max_queue
+
+    async def __aenter__(self) -> None:
+        self.busy += 1
+        try:
+            await self._sem.acquire()
+        except BaseException:
+            self.busy -= 1
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._sem.release()
+        self.busy -= 1
+
+
+class Simulator:
+    """The engine plus the asyncio parts that the engine leaves out (the slot pool)."""
+
+    def __init__(self, engine: SimEngine, *, model: str = "sim-gpt", api_key: str | None = None) -> None:
+        self.engine = engine
+        self.model = model
+        self._api_key = api_key
+        self.pool: SlotPool | None = None
+        self._make_pool(engine.profile)
+
+    def _make_pool(self, profile: Profile) -> None:
+        conc = profile.concurrency
+        self.pool = SlotPool(conc.limit, conc.max_queue) if conc.limit > 0 else None
+
+    def activate(self, profile: Profile) -> None:
+        self.engine.activate(profile)
+        self._make_pool(profile)
+        log.info("simulator profile now %r", profile.name)
+
+    def authorized(self, header: str | None) -> bool:
+        if self._api_key is None:
+            return True
+        expected = f"Bearer {self._api_key}"
+        return header is not None and hmac.compare_digest(header.encode(), expected.encode())
+
+
+SIMULATOR = web.AppKey("simulator", Simulator)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json")
+
+
+def _send(reply: Reply) -> web.Response:
+    return web.Response(body=reply.body, status=reply.status, headers=reply.headers, content_type="application/json")
+
+
+async def chat_completions(request: web.Request) -> web.Response:
+    sim = request.app[SIMULATOR]
+    engine = sim.engine
+    counters = engine.counters
+    counters.enter()
+    try:
+        if not sim.authorized(request.headers.get("Authorization")):
+            body = error_body("Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+            return _send(engine.record_invalid(Reply("invalid_request", 401, body)))
+        pool = sim.pool
+        if pool is not None and pool.full():
+            return _send(engine.queue_full())
+        try:
+            payload = json.loads(await request.read())
+        except ValueError:
+            reply = engine.record_invalid(
+                invalid_request("We could not parse the JSON body of your request.")
+            )
+            return _send(reply)
+        parsed = parse_request(payload, decode_reference(request.headers.get(REFERENCE_HEADER)))
+        if isinstance(parsed, Reply):
+            return _send(engine.record_invalid(parsed))
+        reply = engine.plan(parsed)
+        if reply.immediate:
+            return _send(reply)
+        if pool is not None:
+            async with pool:
+                if reply.delay_s > 0:
+                    await asyncio.sleep(reply.delay_s)
+        elif reply.delay_s > 0:
+            await asyncio.sleep(reply.delay_s)
+        return _send(reply)
+    finally:
+        counters.leave()
+
+
+async def models(request: web.Request) -> web.Response:
+    model = request.app[SIMULATOR].model
+    return _json({"object": "list", "data": [{"id": model, "object": "model", "created": 0, "owned_by": "harness"}]})
+
+
+async def health(request: web.Request) -> web.Response:
+    engine = request.app[SIMULATOR].engine
+    return _json({"status": "ok", "profile": engine.profile.name})
+
+
+def _profile_view(sim: Simulator) -> dict[str, Any]:
+    return {"profile": sim.engine.profile.model_dump(mode="json"), "elapsed_s": sim.engine.elapsed_s}
+
+
+async def get_profile(request: web.Request) -> web.Response:
+    return _json(_profile_view(request.app[SIMULATOR]))
+
+
+async def put_profile(request: web.Request) -> web.Response:
+    sim = request.app[SIMULATOR]
+    try:
+        spec = json.loads(await request.read())
+    except ValueError as exc:
+        return _json({"error": f"body is not JSON: {exc}"}, status=400)
+    if not isinstance(spec, str | dict):
+        return _json({"error": "body must be a profile name (string) or a profile object"}, status=400)
+    try:
+        profile = resolve_profile(spec)
+    except UnknownProfileError as exc:
+        return _json({"error": str(exc)}, status=400)
+    except pydantic.ValidationError as exc:
+        return _json({"error": "invalid profile", "details": json.loads(exc.json())}, status=400)
+    sim.activate(profile)
+    if request.query.get("reset_counters", "").lower() in ("1", "true", "yes"):
+        sim.engine.counters.reset()
+    return _json(_profile_view(sim))
+
+
+async def list_profiles(request: web.Request) -> web.Response:
+    return _json({name: spec.get("description", "") for name, spec in NAMED_PROFILES.items()})
+
+
+async def get_counters(request: web.Request) -> web.Response:
+    sim = request.app[SIMULATOR]
+    return _json({**sim.engine.counters.snapshot(), "profile": sim.engine.profile.name})
+
+
+async def delete_counters(request: web.Request) -> web.Response:
+    sim = request.app[SIMULATOR]
+    before = {**sim.engine.counters.snapshot(), "profile": sim.engine.profile.name}
+    sim.engine.counters.reset()
+    return _json(before)
+
+
+def create_app(simulator: Simulator) -> web.Application:
+    app = web.Application()
+    app[SIMULATOR] = simulator
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_get("/v1/models", models)
+    app.router.add_get("/health", health)
+    app.router.add_get("/admin/profile", get_profile)
+    app.router.add_put("/admin/profile", put_profile)
+    app.router.add_get("/admin/profiles", list_profiles)
+    app.router.add_get("/admin/counters", get_counters)
+    app.router.add_delete("/admin/counters", delete_counters)
+    return app

@@ -1,0 +1,69 @@
+"""The error vocabulary shared by the LLM client, the retry policies and the workers (DESIGN.md §5).
+
+Every failed call is reduced to a :class:`Failure`: an :class:`ErrorClass` plus the server's
+retry hint, if it sent one. Exceptions that carry a ``Failure`` derive from :class:`ClassifiedError`,
+so generic code (``call_with_retries``) can act on them without knowing where they came from.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class ErrorClass(enum.StrEnum):
+    """What went wrong, in terms of what to do about it."""
+
+    OVERLOAD = "overload"
+    """5xx / 529 / "overloaded" / connect errors / timeouts: back off and retry."""
+    RATE_LIMITED = "rate_limited"
+    """429 rate_limit_exceeded (or slow_down): retry after the server's hint."""
+    QUOTA_EXHAUSTED = "quota_exhausted"
+    """429 insufficient_quota: only a long deferral can help."""
+    INVALID_REQUEST = "invalid_request"
+    """400/401/403/404/422: retrying cannot help."""
+    BAD_COMPLETION = "bad_completion"
+    """200 with an empty or unparseable completion: one retry, then give up."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A classified failure of one attempt."""
+
+    error_class: ErrorClass
+    retry_after_s: float | None = None
+    """The server's own hint (Retry-After, retry-after-ms, x-ratelimit-reset-*), in seconds."""
+    status: int | None = None
+    """HTTP status, or None when no response arrived (connect error, timeout)."""
+    code: str | None = None
+    """Provider error code, e.g. ``rate_limit_exceeded`` or ``insufficient_quota``."""
+
+
+class ClassifiedError(Exception):
+    """An exception that knows its :class:`Failure`."""
+
+    def __init__(self, message: str, failure: Failure) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+    @property
+    def error_class(self) -> ErrorClass:
+        return self.failure.error_class
+
+    @property
+    def retry_after_s(self) -> float | None:
+        return self.failure.retry_after_s
+
+
+def classify_exception(exc: BaseException) -> Failure | None:
+    """Default classifier for :func:`pipeline.retry.runner.call_with_retries`.
+
+    ``ClassifiedError`` carries its own failure; bare timeouts and connection errors are overload
+    (DESIGN.md §5). Anything else returns None: it is a bug, not a transient failure, and the
+    caller re-raises it.
+    """
+    if isinstance(exc, ClassifiedError):
+        return exc.failure
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return Failure(ErrorClass.OVERLOAD)
+    return None

@@ -1,0 +1,214 @@
+"""The official openai client against the simulator over HTTP: one test per fault kind,
+asserting status, error code and headers, and the simulator's ground-truth counters."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import openai
+import pytest
+
+from pipeline.llm import (
+    REFERENCE_HEADER,
+    ErrorClass,
+    LLMCallError,
+    LLMClient,
+    LLMSettings,
+    encode_reference,
+)
+from pipeline.llm.headers import parse_duration
+from pipeline.llm.sim import SimulatorAdmin, SimulatorProcess
+
+MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
+REFERENCE = "Sunlight is scattered by air molecules and blue light is scattered much more than red light"
+
+
+def create(oai: openai.OpenAI, **kwargs: Any) -> Any:
+    return oai.chat.completions.with_raw_response.create(model="sim-gpt", messages=MESSAGES, **kwargs)
+
+
+def status_error(oai: openai.OpenAI, **kwargs: Any) -> openai.APIStatusError:
+    with pytest.raises(openai.APIStatusError) as info:
+        create(oai, **kwargs)
+    return info.value
+
+
+def classify(simulator: SimulatorProcess, **settings: Any) -> LLMCallError:
+    async def main() -> LLMCallError:
+        async with LLMClient(LLMSettings(base_url=simulator.base_url, **settings)) as client:
+            with pytest.raises(LLMCallError) as info:
+                await client.complete("Why is the sky blue?")
+            return info.value
+
+    return asyncio.run(main())
+
+
+def test_healthy_completion_and_quality_model(oai: openai.OpenAI, admin: SimulatorAdmin) -> None:
+    admin.set_profile({"name": "instant", "quality": {"mean": 1.0, "spread": 0.0, "min_words": 1}})
+    raw = create(oai, max_tokens=200, extra_headers={REFERENCE_HEADER: encode_reference(REFERENCE)})
+    assert raw.status_code == 200
+    assert raw.headers["x-request-id"].startswith("req_sim_")
+    assert raw.headers["x-sim-closeness"] == "1.0000"
+    completion = raw.parse()
+    assert completion.choices[0].message.content == REFERENCE  # closeness 1 = the reference itself
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage.completion_tokens > 0 and completion.usage.prompt_tokens > 0
+    assert admin.counters()["by_outcome"] == {"ok": 1}
+
+
+def test_fixed_latency(oai: openai.OpenAI, admin: SimulatorAdmin) -> None:
+    admin.set_profile({"name": "instant", "latency": {"fixed_s": 0.3}})
+    t0 = time.perf_counter()
+    raw = create(oai)
+    assert time.perf_counter() - t0 >= 0.3
+    assert raw.headers["openai-processing-ms"] == "300"
+
+
+def test_concurrency_limit_queues_then_rejects(oai: openai.OpenAI, admin: SimulatorAdmin) -> None:
+    admin.set_profile(
+        {"name": "instant", "latency": {"fixed_s": 0.6}, "concurrency": {"limit": 1, "max_queue": 1, "reject_status": 503}}
+    )
+
+    def one() -> tuple[int, float]:
+        t0 = time.perf_counter()
+        try:
+            return create(oai).status_code, time.perf_counter() - t0
+        except openai.APIStatusError as exc:
+            return exc.status_code, time.perf_counter() - t0
+
+    with ThreadPoolExecutor(2) as pool:
+        held = [pool.submit(one), pool.submit(one)]  # one in service, one queued
+        deadline = time.monotonic() + 1.0
+        while admin.counters()["in_flight"] < 2:  # wait on the condition, not on a timer
+            assert time.monotonic() < deadline, "the two requests never overlapped"
+            time.sleep(0.01)
+        status, elapsed = one()  # slot busy and queue full: shed at once
+        assert status == 503 and elapsed < 0.5
+        results = sorted(f.result() for f in held)
+    assert [s for s, _ in results] == [200, 200]
+    assert max(e for _, e in results) >= 1.1  # the queued one waited for the slot, then ran 0.6 s
+    counters = admin.counters()
+    assert counters["by_outcome"] == {"ok": 2, "queue_full": 1}
+    assert counters["max_in_flight"] == 3
+
+
+def test_request_rate_limit(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess) -> None:
+    admin.set_profile({"name": "instant", "rate_limits": {"requests_per_min": 2}})
+    ok = create(oai)
+    assert ok.headers["x-ratelimit-limit-requests"] == "2"
+    assert ok.headers["x-ratelimit-remaining-requests"] == "1"
+    create(oai)
+    exc = status_error(oai)
+    assert isinstance(exc, openai.RateLimitError) and exc.status_code == 429
+    assert exc.code == "rate_limit_exceeded" and exc.type == "requests" and exc.param is None
+    headers = exc.response.headers
+    assert int(headers["retry-after"]) == 30
+    assert 29_000 < int(headers["retry-after-ms"]) <= 30_000
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+    assert 59 < parse_duration(headers["x-ratelimit-reset-requests"]) <= 60
+    assert admin.counters()["by_outcome"] == {"ok": 2, "rate_limited_requests": 1}
+    failure = classify(simulator)
+    assert failure.error_class is ErrorClass.RATE_LIMITED and 29 < (failure.retry_after_s or 0) <= 30
+
+
+def test_token_rate_limit(oai: openai.OpenAI, admin: SimulatorAdmin) -> None:
+    admin.set_profile({"name": "instant", "rate_limits": {"tokens_per_min": 600, "retry_after": "ms"}})
+    create(oai, max_tokens=250)
+    create(oai, max_tokens=250)
+    exc = status_error(oai, max_tokens=250)
+    assert exc.status_code == 429 and exc.code == "rate_limit_exceeded" and exc.type == "tokens"
+    headers = exc.response.headers
+    assert "retry-after" not in headers and int(headers["retry-after-ms"]) > 0
+    assert headers["x-ratelimit-limit-tokens"] == "600"
+    assert "tokens per min (TPM): Limit 600" in exc.message
+
+
+def test_quota_window(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess) -> None:
+    admin.set_profile({"name": "instant", "quota_windows": [{"start_s": 0}]})
+    exc = status_error(oai)
+    assert isinstance(exc, openai.RateLimitError) and exc.status_code == 429
+    assert exc.code == "insufficient_quota" and exc.type == "insufficient_quota"
+    assert classify(simulator).error_class is ErrorClass.QUOTA_EXHAUSTED
+    assert admin.counters()["by_outcome"] == {"insufficient_quota": 2}
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 529])
+def test_overload_status(status: int, oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess) -> None:
+    admin.set_profile({"name": "instant", "errors": [{"status": status, "probability": 1.0, "retry_after_s": 3}]})
+    exc = status_error(oai)
+    assert isinstance(exc, openai.InternalServerError) and exc.status_code == status
+    assert exc.response.headers["retry-after"] == "3"
+    assert exc.type in ("server_error", "overloaded_error")
+    failure = classify(simulator)
+    assert failure.error_class is ErrorClass.OVERLOAD and failure.retry_after_s == 3.0
+    assert admin.counters()["by_status"] == {str(status): 2}
+
+
+def test_outage_window_ends(oai: openai.OpenAI, admin: SimulatorAdmin) -> None:
+    admin.set_profile({"name": "instant", "errors": [{"status": 503, "window": {"start_s": 0, "duration_s": 0.4}}]})
+    assert status_error(oai).status_code == 503
+    deadline = time.monotonic() + 2.0
+    while True:  # probe until the window closes, within a deadline
+        try:
+            assert create(oai).status_code == 200
+            break
+        except openai.InternalServerError:
+            assert time.monotonic() < deadline, "outage window did not end"
+            time.sleep(0.05)
+    counters = admin.counters()["by_outcome"]
+    assert counters["http_503"] >= 1 and counters["ok"] == 1
+
+
+def test_hang_past_the_client_deadline(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess) -> None:
+    admin.set_profile({"name": "instant", "hang": {"probability": 1, "duration_s": 30}})
+    t0 = time.perf_counter()
+    with pytest.raises(openai.APITimeoutError):
+        oai.with_options(timeout=0.3).chat.completions.create(model="sim-gpt", messages=MESSAGES)
+    assert time.perf_counter() - t0 < 1.5
+    failure = classify(simulator, timeout_s=0.3)
+    assert failure.error_class is ErrorClass.OVERLOAD and failure.attempt.status is None
+    counters = admin.counters()
+    assert counters["by_outcome"] == {"hang": 2} and counters["in_flight"] == 2  # still held by the server
+
+
+def test_empty_completion(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess) -> None:
+    admin.set_profile({"name": "instant", "empty_probability": 1})
+    raw = create(oai)
+    assert raw.status_code == 200 and raw.parse().choices[0].message.content == ""
+    assert raw.headers["x-sim-outcome"] == "empty"
+    assert classify(simulator).error_class is ErrorClass.BAD_COMPLETION
+
+
+def test_malformed_completion(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess) -> None:
+    admin.set_profile({"name": "instant", "malformed_probability": 1})
+    raw = create(oai)
+    assert raw.status_code == 200 and raw.headers["x-sim-outcome"] == "malformed"
+    with pytest.raises(ValueError):
+        raw.parse()
+    failure = classify(simulator)
+    assert failure.error_class is ErrorClass.BAD_COMPLETION and failure.attempt.status == 200
+
+
+def test_invalid_request(oai: openai.OpenAI, admin: SimulatorAdmin) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        oai.chat.completions.create(model="sim-gpt", messages=[])
+    assert info.value.status_code == 400 and info.value.type == "invalid_request_error"
+    assert info.value.param == "messages"
+    assert admin.counters()["by_outcome"] == {"invalid_request": 1}
+
+
+def test_flaky_profile_rate_matches_ground_truth(oai: openai.OpenAI, admin: SimulatorAdmin) -> None:
+    admin.set_profile({"name": "flaky", "latency": {"fixed_s": 0, "median_s": 0}, "seed": 3}, reset_counters=True)
+    failures = 0
+    for _ in range(300):
+        try:
+            create(oai)
+        except openai.InternalServerError as exc:
+            assert exc.status_code == 503
+            failures += 1
+    counters = admin.counters()
+    assert counters["total"] == 300 and counters["by_status"].get("503", 0) == failures
+    assert 5 <= failures <= 30  # about 5%

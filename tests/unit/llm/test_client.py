@@ -1,0 +1,222 @@
+"""LLMClient over a mock HTTP transport: one attempt per call, every outcome classified and recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pipeline.llm import (
+    REFERENCE_HEADER,
+    ErrorClass,
+    LLMCallError,
+    LLMClient,
+    LLMSettings,
+    complete_with_retries,
+    decode_reference,
+    httpx_module,
+    mock_http_client,
+)
+from pipeline.retry import FakeClock, build_policy
+
+httpx = httpx_module()
+SECRET = "sk-test-very-secret-1234567890"
+
+
+def completion(text: str | None = "Blue light scatters more.") -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "sim-gpt",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+    }
+
+
+def error(status: int, code: str | None, error_type: str, headers: dict[str, str] | None = None, message: str = "nope") -> Any:
+    body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    return httpx.Response(status, json=body, headers=headers or {})
+
+
+class Recorder:
+    """A transport handler that plays canned responses and keeps the requests it saw."""
+
+    def __init__(self, *responses: Any) -> None:
+        self.responses = list(responses)
+        self.requests: list[Any] = []
+
+    def __call__(self, request: Any) -> Any:
+        self.requests.append(request)
+        item = self.responses.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        if callable(item):
+            return item(request)
+        return item
+
+
+def make_client(handler: Callable[[Any], Any], **settings: Any) -> LLMClient:
+    ticks = iter(range(1000))
+    return LLMClient(
+        LLMSettings(api_key=SECRET, base_url="http://llm.test/v1", **settings),
+        http_client=mock_http_client(handler),
+        clock=lambda: 1000.0,
+        timer=lambda: float(next(ticks)) * 0.25,
+    )
+
+
+def call(client: LLMClient, *args: Any, **kwargs: Any) -> Any:
+    async def main() -> Any:
+        async with client:
+            return await client.complete(*args, **kwargs)
+
+    return asyncio.run(main())
+
+
+def failure_of(client: LLMClient, **kwargs: Any) -> LLMCallError:
+    with pytest.raises(LLMCallError) as info:
+        call(client, "q?", **kwargs)
+    return info.value
+
+
+def test_success_records_the_attempt_and_sends_the_reference() -> None:
+    rec = Recorder(httpx.Response(200, json=completion(), headers={"x-request-id": "req_9", "x-ratelimit-remaining-requests": "41"}))
+    result = call(make_client(rec), "Why is the sky blue?", reference="Rayleigh scattering ☀")
+    assert result.text == "Blue light scatters more."
+    attempt = result.attempt
+    assert attempt.ok and attempt.status == 200 and attempt.error_class is None
+    assert attempt.request_id == "req_9"
+    assert attempt.headers["x-ratelimit-remaining-requests"] == "41"
+    assert (attempt.prompt_tokens, attempt.completion_tokens) == (12, 5)
+    assert attempt.started_at == 1000.0 and attempt.latency_s == pytest.approx(0.25)
+    sent = rec.requests[0]
+    assert decode_reference(sent.headers[REFERENCE_HEADER]) == "Rayleigh scattering ☀"
+    assert sent.headers["authorization"] == f"Bearer {SECRET}"
+    body = json.loads(sent.content)
+    assert body["model"] == "sim-gpt" and body["max_tokens"] == 256
+    assert body["messages"][0]["role"] == "system" and body["messages"][-1] == {"role": "user", "content": "Why is the sky blue?"}
+
+
+def test_reference_not_sent_when_disabled() -> None:
+    rec = Recorder(httpx.Response(200, json=completion()))
+    call(make_client(rec, send_reference=False), "q?", reference="secret answer")
+    assert REFERENCE_HEADER not in rec.requests[0].headers
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 529])
+def test_server_errors_are_overload_and_never_retried_by_the_sdk(status: int) -> None:
+    rec = Recorder(error(status, None, "server_error", {"retry-after": "2"}), httpx.Response(200, json=completion()))
+    exc = failure_of(make_client(rec))
+    assert exc.error_class is ErrorClass.OVERLOAD and exc.retry_after_s == 2.0
+    assert exc.attempt.status == status and exc.attempt.headers["retry-after"] == "2"
+    assert len(rec.requests) == 1  # max_retries=0: the harness owns every retry
+
+
+def test_rate_limit_with_headers() -> None:
+    headers = {
+        "retry-after": "2",
+        "retry-after-ms": "1500",
+        "x-ratelimit-limit-requests": "60",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1s",
+    }
+    exc = failure_of(make_client(Recorder(error(429, "rate_limit_exceeded", "requests", headers))))
+    assert exc.error_class is ErrorClass.RATE_LIMITED and exc.retry_after_s == 1.5
+    assert exc.attempt.error_code == "rate_limit_exceeded" and exc.attempt.error_type == "requests"
+    assert exc.attempt.headers == headers
+
+
+def test_rate_limit_without_retry_after_uses_the_reset_header() -> None:
+    resp = error(429, "rate_limit_exceeded", "tokens", {"x-ratelimit-reset-tokens": "6m0s", "x-ratelimit-reset-requests": "1s"})
+    exc = failure_of(make_client(Recorder(resp)))
+    assert exc.retry_after_s == 360.0
+
+
+def test_insufficient_quota() -> None:
+    exc = failure_of(make_client(Recorder(error(429, "insufficient_quota", "insufficient_quota", message="You exceeded your current quota"))))
+    assert exc.error_class is ErrorClass.QUOTA_EXHAUSTED
+    assert "exceeded your current quota" in (exc.attempt.message or "")
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+def test_client_errors_are_invalid_request(status: int) -> None:
+    exc = failure_of(make_client(Recorder(error(status, None, "invalid_request_error"))))
+    assert exc.error_class is ErrorClass.INVALID_REQUEST and exc.attempt.status == status
+
+
+def test_timeout_is_overload_without_status() -> None:
+    rec = Recorder(httpx.ReadTimeout("slow"))
+    exc = failure_of(make_client(rec))
+    assert exc.error_class is ErrorClass.OVERLOAD and exc.attempt.status is None
+    assert "timeout" in str(exc)
+
+
+def test_connect_error_is_overload() -> None:
+    exc = failure_of(make_client(Recorder(httpx.ConnectError("refused"))))
+    assert exc.error_class is ErrorClass.OVERLOAD and exc.attempt.status is None
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        lambda: httpx.Response(200, json=completion("")),
+        lambda: httpx.Response(200, json=completion("   ")),
+        lambda: httpx.Response(200, json=completion(None)),
+        lambda: httpx.Response(200, json={**completion(), "choices": []}),
+        lambda: httpx.Response(200, content=b'{"id": "x", "choices": [{"mess', headers={"content-type": "application/json"}),
+        lambda: httpx.Response(200, content=b"<html>gateway</html>", headers={"content-type": "text/html"}),
+    ],
+    ids=["empty", "blank", "null", "no-choices", "truncated-json", "html"],
+)
+def test_bad_completions(response: Callable[[], Any]) -> None:
+    exc = failure_of(make_client(Recorder(response())))
+    assert exc.error_class is ErrorClass.BAD_COMPLETION and exc.attempt.status == 200
+
+
+def test_api_key_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = LLMSettings(api_key=SECRET)
+    client = make_client(Recorder(error(503, None, "server_error"), httpx.Response(200, json=completion())))
+    assert SECRET not in repr(settings) and SECRET not in str(settings) and SECRET not in repr(client)
+    assert SECRET not in settings.model_dump_json()
+    with pytest.raises(LLMCallError) as info:
+        call(client, "q?")
+    assert SECRET not in repr(info.value) and SECRET not in repr(info.value.attempt)
+    assert SECRET not in caplog.text
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_LLM_BASE_URL", "http://vllm.local:9000/v1")
+    monkeypatch.setenv("HARNESS_LLM_MODEL", "llama-3-8b")
+    monkeypatch.setenv("HARNESS_LLM_API_KEY", SECRET)
+    monkeypatch.setenv("HARNESS_LLM_TIMEOUT_S", "7.5")
+    settings = LLMSettings()
+    assert (settings.base_url, settings.model, settings.timeout_s) == ("http://vllm.local:9000/v1", "llama-3-8b", 7.5)
+    assert settings.api_key.get_secret_value() == SECRET
+
+
+def test_complete_with_retries_records_every_attempt() -> None:
+    rec = Recorder(
+        error(503, None, "server_error"),
+        error(429, "rate_limit_exceeded", "requests", {"retry-after-ms": "700"}),
+        httpx.Response(200, json=completion("fine")),
+    )
+    clock = FakeClock()
+    policy = build_policy({"kind": "fixed", "base_s": 0.5, "max_attempts": 5}, clock=clock, rng=0)
+
+    async def main() -> Any:
+        async with make_client(rec) as client:
+            return await complete_with_retries(client, "q?", policy, clock=clock, sleep=clock.sleep)
+
+    result = asyncio.run(main())
+    assert result.ok and result.value.text == "fine"
+    assert clock.sleeps == [0.5, 0.7]  # fixed backoff, then the server's retry-after-ms
+    details = [a.detail for a in result.attempts]
+    assert [d.status for d in details] == [503, 429, 200]
+    assert [d.error_class for d in details] == [ErrorClass.OVERLOAD, ErrorClass.RATE_LIMITED, None]
+    assert len(rec.requests) == 3
