@@ -1,0 +1,96 @@
+"""The experiment spec: one schema for YAML files, the Airflow form and overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from experiments import params, spec
+
+
+def test_defaults_are_a_valid_spec():
+    full = spec.validate({"name": "x"})
+    assert full == spec.validate(full)
+    assert full["retry"]["kind"] == "exponential_jitter"
+    assert full["scoring"] == {"threshold": 0.3, "max_rounds": 2, "scorer": "lexical"}
+
+
+@pytest.mark.parametrize("path", sorted(spec.SPECS_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_spec_is_valid(path: Path):
+    assert spec.load(path)["name"]
+
+
+@pytest.mark.parametrize(("patch", "field"), [
+    ({"retry": {"base_s": -1}}, "retry.base_s"),
+    ({"retry": {"kind": "forever"}}, "retry.kind"),
+    ({"arrival": {"rate": 0}}, "arrival.rate"),
+    ({"arrival": {"steps": "0:2,oops"}, "name": "x"}, "arrival.steps"),
+    ({"scoring": {"threshold": 3}}, "scoring.threshold"),
+    ({"workers": {"count": 0}}, "workers.count"),
+    ({"llm": {"profile": "nope"}}, "llm.profile"),
+    ({"llm": {"backend": "openai"}}, "llm.base_url"),
+    ({"dataset": {"source": "yahoo_csv"}}, "dataset.path"),
+    ({"bogus": 1}, "bogus"),
+    ({"retry": {"bogus": 1}}, "retry.bogus"),
+    ({"name": "bad name!"}, "name"),
+])
+def test_invalid_values_are_refused_naming_the_field(patch, field):
+    with pytest.raises(spec.SpecError) as info:
+        spec.validate({"name": "x", **patch})
+    assert info.value.field == field
+    assert field in str(info.value)
+
+
+def test_flat_form_round_trip():
+    full = spec.load(spec.SPECS_DIR / "demo.yaml")
+    flat = spec.flatten(full)
+    assert "retry_base_s" in flat and "scoring_threshold" in flat
+    assert spec.unflatten(flat) == full
+    assert spec.validate(flat) == full  # the flat shape validates against the same schema
+
+
+def test_overrides():
+    full = spec.load(spec.SPECS_DIR / "demo.yaml")
+    changed = spec.apply_overrides(full, ["retry.base_s=0.5", "scoring_max_rounds=0", "seed=7",
+                                          "retry.jitter=decorrelated"])
+    assert changed["retry"]["base_s"] == 0.5
+    assert changed["retry"]["jitter"] == "decorrelated"
+    assert changed["scoring"]["max_rounds"] == 0 and changed["seed"] == 7
+    with pytest.raises(spec.SpecError, match="retry.cap_s"):
+        spec.apply_overrides(full, ["retry.cap_s=-2"])
+
+
+def test_params_schema_is_the_spec_schema():
+    """Every form field carries exactly its spec property's schema (same type, bounds, enum)."""
+    schemas = params.param_schemas()
+    flat = spec.flat_properties()
+    assert set(schemas) == set(flat)
+    for name, (section, prop) in flat.items():
+        form = schemas[name]
+        for keyword in ("type", "title", "enum", "minimum", "maximum", "exclusiveMinimum", "pattern"):
+            assert form.get(keyword) == prop.get(keyword), (name, keyword)
+        assert form.get("section") == section
+        assert form["default"] == prop.get("default")
+
+
+def test_spec_round_trips_through_airflow_params():
+    """A spec -> the DAG's Params (Airflow validates each value) -> conf -> the same spec."""
+    full = spec.apply_overrides(spec.load(spec.SPECS_DIR / "demo.yaml"), ["retry.base_s=0.7"])
+    dag_params = params.build_params(full)
+    conf = {name: param.resolve() for name, param in dag_params.items()}
+    assert params.spec_from_conf(conf) == full
+
+
+def test_airflow_params_refuse_out_of_range_values():
+    from airflow.sdk import Param
+
+    param: Param = params.build_params()["retry_base_s"]
+    with pytest.raises(Exception, match="minimum"):
+        param.resolve(-1.0)
+
+
+def test_conf_with_unknown_field_is_refused():
+    with pytest.raises(spec.SpecError) as info:
+        params.spec_from_conf({"name": "x", "retry_bogus": 1})
+    assert info.value.field == "retry_bogus"
