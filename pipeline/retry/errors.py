@@ -7,23 +7,13 @@ so generic code (``call_with_retries``) can act on them without knowing where th
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
+from pipeline.messages import ErrorClass as _MessageErrorClass
 
-class ErrorClass(enum.StrEnum):
-    """What went wrong, in terms of what to do about it."""
-
-    OVERLOAD = "overload"
-    """5xx / 529 / "overloaded" / connect errors / timeouts: back off and retry."""
-    RATE_LIMITED = "rate_limited"
-    """429 rate_limit_exceeded (or slow_down): retry after the server's hint."""
-    QUOTA_EXHAUSTED = "quota_exhausted"
-    """429 insufficient_quota: only a long deferral can help."""
-    INVALID_REQUEST = "invalid_request"
-    """400/401/403/404/422: retrying cannot help."""
-    BAD_COMPLETION = "bad_completion"
-    """200 with an empty or unparseable completion: one retry, then give up."""
+# One vocabulary for the whole pipeline: the message contract defines it (DESIGN.md §5 table):
+# overload, rate_limited, quota_exhausted, invalid_request, bad_completion.
+ErrorClass = _MessageErrorClass
 
 
 @dataclass(frozen=True, slots=True)
