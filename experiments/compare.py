@@ -1,0 +1,285 @@
+"""Compare runs: every headline metric side by side, the differences, and whether each exceeds its
+confidence interval; overlay plots. Reads only the runs' metrics.json files.
+
+Significance: when both runs carry repeats (2+ values each), a bootstrap CI of the difference of
+means is computed and the difference "exceeds its CI" when that interval excludes 0. When only one run
+has repeats, the other's value is checked against that run's CI. Single runs have no CI, and the
+comparison says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from experiments.metrics.compute import SCHEMA_VERSION
+from experiments.metrics.headline import HEADLINES, Headline, format_value
+from experiments.metrics.redact import redact
+from experiments.metrics.repeats import bootstrap_diff_ci
+from experiments.metrics.store import read_metrics
+from experiments.report.document import Document, Image, Paragraph, Section, Table
+from experiments.report.html import to_html
+from experiments.report.index import COMPARE_FILE, INDEX_FILE
+from experiments.report.markdown import to_markdown
+from experiments.report.plots import overlay_plots
+
+log = logging.getLogger(__name__)
+
+OVERLAY_CAPTIONS = {
+    "latency_cdf": "End-to-end latency CDFs, one curve per run.",
+    "throughput": "Throughput and goodput over time per run.",
+    "retries": "Failed LLM attempts over time per run.",
+}
+
+#: headlines the comparison's sentences talk about, in order
+NARRATED = (
+    "e2e_p50_s",
+    "e2e_p99_s",
+    "amplification",
+    "retry_wait_mean_s",
+    "recovery_rate",
+    "dlq_rate",
+    "goodput_qps",
+)
+
+
+def _entry(metrics: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A run's figure for one headline: the repeats' mean and CI when present, else the single value."""
+    rep = (metrics.get("repeats") or {}).get("metrics", {}).get(key)
+    if rep and rep.get("mean") is not None and (metrics.get("repeats") or {}).get("n", 0) >= 2:
+        return {
+            "value": rep["mean"],
+            "ci": [rep["ci_low"], rep["ci_high"]] if rep.get("ci_low") is not None else None,
+            "values": rep.get("values") or [],
+        }
+    return {"value": (metrics.get("headline") or {}).get(key), "ci": None, "values": []}
+
+
+def _verdict(base: Mapping[str, Any], other: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    a, b = base["value"], other["value"]
+    if a is None or b is None:
+        return {"abs": None, "rel": None, "exceeds_ci": None, "basis": "not measured"}
+    diff = b - a
+    rel = diff / abs(a) if a else None
+    out: dict[str, Any] = {"abs": diff, "rel": rel}
+    ci = bootstrap_diff_ci(base["values"], other["values"], seed=seed)
+    if ci is not None:
+        _, lo, hi = ci
+        out.update(
+            exceeds_ci=not (lo <= 0.0 <= hi),
+            basis="bootstrap CI of the difference",
+            diff_ci=[lo, hi],
+        )
+    elif base["ci"] is not None:
+        lo, hi = base["ci"]
+        out.update(exceeds_ci=not (lo <= b <= hi), basis="baseline's CI only")
+    elif other["ci"] is not None:
+        lo, hi = other["ci"]
+        out.update(exceeds_ci=not (lo <= a <= hi), basis="this run's CI only")
+    else:
+        out.update(exceeds_ci=None, basis="no CI (single runs)")
+    return out
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): d}
+
+
+def spec_differences(specs: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Spec fields (dotted paths) whose values differ between runs (name/seed-like fields included)."""
+    flat = [_flatten(redact(dict(s))) for s in specs]
+    keys = sorted(set().union(*flat)) if flat else []
+    return {
+        k: [f.get(k) for f in flat]
+        for k in keys
+        if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1
+    }
+
+
+def _names(metrics: Sequence[Mapping[str, Any]], dirs: Sequence[Path]) -> list[str]:
+    names: list[str] = []
+    for m, d in zip(metrics, dirs, strict=True):
+        name = str((m.get("run") or {}).get("run_name") or d.name)
+        names.append(name if name not in names else f"{name} ({d.name})")
+    return names
+
+
+def _fmt_diff(h: Headline, v: Mapping[str, Any]) -> tuple[str, str]:
+    if v["abs"] is None:
+        return "n/a", "n/a"
+    unit, d = h.unit, v["abs"]
+    if unit == "ratio":
+        absolute = f"{d * 100:+.1f} pp"
+    elif unit == "s":
+        absolute = ("+" if d >= 0 else "-") + format_value(h.key, abs(d))
+    elif unit == "1/s":
+        absolute = f"{d:+.2f}/s"
+    elif unit == "x":
+        absolute = f"{d:+.2f}x"
+    elif unit == "count":
+        absolute = f"{d:+.0f}"
+    else:
+        absolute = f"{d:+.3f}"
+    rel = "n/a" if v["rel"] is None else f"{v['rel'] * 100:+.1f}%"
+    return absolute, rel
+
+
+def _verdict_text(v: Mapping[str, Any]) -> str:
+    if v.get("exceeds_ci") is None:
+        return v.get("basis", "")
+    return ("yes" if v["exceeds_ci"] else "no") + f" ({v['basis']})"
+
+
+def _css(h: Headline, v: Mapping[str, Any]) -> str:
+    if v["abs"] is None or h.better is None or v["abs"] == 0:
+        return ""
+    good = (v["abs"] < 0) == (h.better == "lower")
+    css = "better" if good else "worse"
+    return css + (" sig" if v.get("exceeds_ci") else "")
+
+
+def _sentences(names: list[str], rows: list[dict[str, Any]]) -> list[str]:
+    base = names[0]
+    out = []
+    by_key = {r["key"]: r for r in rows}
+    for other in names[1:]:
+        parts = []
+        for key in NARRATED:
+            r = by_key.get(key)
+            if r is None:
+                continue
+            a, b, d = r["values"][base], r["values"][other], r["diffs"][other]
+            if a is None or b is None:
+                continue
+            rel = "" if d["rel"] is None else f" ({d['rel'] * 100:+.0f}%"
+            ci = {True: ", beyond the CI", False: ", within the CI", None: ""}[d.get("exceeds_ci")]
+            rel = rel + ci + ")" if rel else ""
+            label = (
+                r["label"] if r["label"][:3].isupper() else r["label"][0].lower() + r["label"][1:]
+            )
+            parts.append(f"{label} {format_value(key, a)} -> {format_value(key, b)}{rel}")
+        if parts:
+            note = (
+                ""
+                if any(r["diffs"][other].get("exceeds_ci") is not None for r in rows)
+                else " No confidence intervals: single runs, so differences may be noise."
+            )
+            out.append(f"{other} against {base}: " + "; ".join(parts) + "." + note)
+    return out
+
+
+def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 0) -> Path:
+    """Write a comparison of ``run_dirs`` (the first is the baseline) into ``out_dir``; returns index.html."""
+    dirs = [Path(d) for d in run_dirs]
+    if len(dirs) < 2:
+        raise ValueError("a comparison needs at least two runs")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = [read_metrics(d) for d in dirs]
+    names = _names(metrics, dirs)
+    rows: list[dict[str, Any]] = []
+    for i, h in enumerate(HEADLINES):
+        entries = [_entry(m, h.key) for m in metrics]
+        rows.append(
+            {
+                "key": h.key,
+                "label": h.label,
+                "unit": h.unit,
+                "better": h.better,
+                "values": {n: e["value"] for n, e in zip(names, entries, strict=True)},
+                "ci": {n: e["ci"] for n, e in zip(names, entries, strict=True)},
+                "diffs": {
+                    n: _verdict(entries[0], e, seed + i)
+                    for n, e in zip(names[1:], entries[1:], strict=True)
+                },
+            }
+        )
+    diffs = spec_differences([m.get("spec") or {} for m in metrics])
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "comparison",
+        "name": out.name,
+        "runs": names,
+        "run_dirs": [str(d) for d in dirs],
+        "baseline": names[0],
+        "spec_differences": diffs,
+        "metrics": rows,
+    }
+    (out / COMPARE_FILE).write_text(json.dumps(data, indent=1, allow_nan=False), encoding="utf-8")
+
+    pairs = list(zip(names, metrics, strict=True))
+    files = overlay_plots(pairs, out)
+    plots = [Image(files[name], caption) for name, caption in OVERLAY_CAPTIONS.items()]
+    headers = ["metric", *names]
+    for n in names[1:]:
+        headers += [f"{n} - {names[0]}", "relative", "exceeds CI?"]
+    table_rows, classes = [], []
+    for h, r in zip(HEADLINES, rows, strict=True):
+        cells = [h.label]
+        for n in names:
+            ci = r["ci"][n]
+            text = format_value(h.key, r["values"][n])
+            if ci:
+                text += f" [{format_value(h.key, ci[0])}, {format_value(h.key, ci[1])}]"
+            cells.append(text)
+        css = [""] * len(cells)
+        for n in names[1:]:
+            d = r["diffs"][n]
+            absolute, rel = _fmt_diff(h, d)
+            cells += [absolute, rel, _verdict_text(d)]
+            css += [_css(h, d), _css(h, d), ""]
+        table_rows.append(cells)
+        classes.append(css)
+    diff_rows = [[k, *[json.dumps(v) for v in vals]] for k, vals in diffs.items()]
+    doc = Document(
+        title=f"Comparison {out.name}",
+        subtitle=f"baseline {names[0]}; compared: {', '.join(names[1:])}",
+        sections=[
+            Section(
+                "Findings",
+                [Paragraph(s, "finding") for s in _sentences(names, rows)]
+                or [Paragraph("No comparable figures.")],
+            ),
+            Section(
+                "Headline metrics",
+                [
+                    Paragraph(
+                        "Values are the mean [95% CI] over repeats where a run has repeats. Green: better, red: worse; bold: beyond the CI.",
+                        "note",
+                    ),
+                    Table(headers, table_rows, classes=classes),
+                ],
+            ),
+            Section("Overlays", list(plots)),
+            Section(
+                "Spec differences",
+                [Table(["spec field", *names], diff_rows)]
+                if diff_rows
+                else [Paragraph("The specs are identical.")],
+            ),
+            Section(
+                "Runs",
+                [
+                    Table(
+                        ["run", "report folder"],
+                        [[n, str(d)] for n, d in zip(names, dirs, strict=True)],
+                        links=[os.path.relpath(d / INDEX_FILE, out) for d in dirs],
+                    )
+                ],
+            ),
+        ],
+    )
+    (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
+    html = out / INDEX_FILE
+    html.write_text(to_html(doc), encoding="utf-8")
+    log.info("comparison of %s written to %s", ", ".join(names), html)
+    return html

@@ -1,0 +1,163 @@
+"""The headline metrics: one flat, named figure each, shared by reports, repeats and comparisons."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Headline:
+    key: str
+    label: str
+    unit: str  # "s", "1/s", "ratio" (0-1, shown as %), "x" (multiplier), "score", "count"
+    path: tuple[str, ...]
+    better: Literal["lower", "higher"] | None
+
+
+HEADLINES: tuple[Headline, ...] = (
+    Headline("e2e_p50_s", "End-to-end latency p50", "s", ("latency", "e2e", "p50"), "lower"),
+    Headline("e2e_p99_s", "End-to-end latency p99", "s", ("latency", "e2e", "p99"), "lower"),
+    Headline("e2e_p999_s", "End-to-end latency p99.9", "s", ("latency", "e2e", "p99_9"), "lower"),
+    Headline("e2e_max_s", "End-to-end latency max", "s", ("latency", "e2e", "max"), "lower"),
+    Headline(
+        "first_attempt_p99_s",
+        "From first LLM attempt p99",
+        "s",
+        ("latency", "from_first_attempt", "p99"),
+        "lower",
+    ),
+    Headline(
+        "llm_attempt_p50_s", "LLM attempt p50", "s", ("latency", "llm_attempt", "p50"), "lower"
+    ),
+    Headline(
+        "producer_send_p99_s",
+        "Producer send p99",
+        "s",
+        ("latency", "producer_send", "p99"),
+        "lower",
+    ),
+    Headline("offered_qps", "Offered load", "1/s", ("throughput", "offered_qps"), None),
+    Headline(
+        "throughput_qps", "Throughput (answered)", "1/s", ("throughput", "throughput_qps"), "higher"
+    ),
+    Headline("goodput_qps", "Goodput (accepted)", "1/s", ("throughput", "goodput_qps"), "higher"),
+    Headline(
+        "goodput_slo_qps", "Goodput within SLO", "1/s", ("throughput", "goodput_slo_qps"), "higher"
+    ),
+    Headline("amplification", "LLM calls per question", "x", ("retries", "amplification"), "lower"),
+    Headline(
+        "amplification_sim",
+        "Simulator requests per question",
+        "x",
+        ("retries", "ground_truth", "simulator", "amplification"),
+        "lower",
+    ),
+    Headline("error_rate", "LLM attempt error rate", "ratio", ("retries", "error_rate"), "lower"),
+    Headline(
+        "recovery_rate",
+        "Recovery rate",
+        "ratio",
+        ("retries", "recovery", "recovery_rate"),
+        "higher",
+    ),
+    Headline(
+        "retry_wait_mean_s",
+        "Mean retry-tier wait per question",
+        "s",
+        ("retries", "retry_tiers", "mean_wait_per_question_s"),
+        "lower",
+    ),
+    Headline("dlq_rate", "Dead-letter rate", "ratio", ("retries", "dead_letters", "rate"), "lower"),
+    Headline("accepted_share", "Accepted", "ratio", ("quality", "accepted_share"), "higher"),
+    Headline(
+        "low_quality_share", "Ended low_quality", "ratio", ("quality", "low_quality_share"), "lower"
+    ),
+    Headline(
+        "sent_back_share", "Sent back at least once", "ratio", ("quality", "sent_back_share"), None
+    ),
+    Headline(
+        "score_round0_mean", "Mean score, round 0", "score", ("quality", "round0", "mean"), "higher"
+    ),
+    Headline(
+        "score_final_mean", "Mean score, final", "score", ("quality", "final", "mean"), "higher"
+    ),
+    Headline(
+        "score_gain_per_extra_call",
+        "Score gain per extra LLM call",
+        "score",
+        ("quality", "gain_per_extra_call"),
+        "higher",
+    ),
+    Headline("cache_hit_rate", "Cache hit rate", "ratio", ("cache", "hit_rate"), None),
+    Headline(
+        "in_flight", "Unfinished at collection", "count", ("counts", "steady_in_flight"), "lower"
+    ),
+)
+
+BY_KEY: dict[str, Headline] = {h.key: h for h in HEADLINES}
+
+_UNIT_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "s": (0.0, None),
+    "1/s": (0.0, None),
+    "x": (0.0, None),
+    "count": (0.0, None),
+    "ratio": (0.0, 1.0),
+}
+
+#: natural range of each headline (confidence intervals are clipped to it)
+BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    h.key: _UNIT_BOUNDS[h.unit] for h in HEADLINES if h.unit in _UNIT_BOUNDS
+}
+
+
+def dig(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """``data[p0][p1]...`` or None when any step is missing."""
+    cur: Any = data
+    for step in path:
+        if not isinstance(cur, Mapping) or step not in cur:
+            return None
+        cur = cur[step]
+    return cur
+
+
+def headline(metrics: Mapping[str, Any]) -> dict[str, float | None]:
+    """The flat headline figures of a metrics dict (None where not measured)."""
+    out: dict[str, float | None] = {}
+    for h in HEADLINES:
+        value = dig(metrics, h.path)
+        out[h.key] = float(value) if isinstance(value, int | float) else None
+    return out
+
+
+def format_value(key: str, value: float | None) -> str:
+    """Human formatting by unit: 1.23 s / 45.6 ms, 12.3 /s, 45.6 %, 1.23x, 0.456."""
+    if value is None:
+        return "n/a"
+    unit = BY_KEY[key].unit if key in BY_KEY else ""
+    return format_unit(unit, value)
+
+
+def format_unit(unit: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "s":
+        return format_seconds(value)
+    if unit == "1/s":
+        return f"{value:.2f}/s"
+    if unit == "ratio":
+        return f"{value * 100:.1f}%"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit == "count":
+        return f"{value:.0f}"
+    return f"{value:.3f}"
+
+
+def format_seconds(value: float) -> str:
+    if abs(value) < 1.0:
+        return f"{value * 1000:.1f} ms"
+    if abs(value) < 120:
+        return f"{value:.2f} s"
+    return f"{value / 60:.1f} min"

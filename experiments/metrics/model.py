@@ -1,0 +1,162 @@
+"""The run data model: everything the metrics need from one run, independent of where it is stored.
+
+A collector (PostgreSQL today) fills a :class:`RunData`; :func:`experiments.metrics.compute` turns it
+into metrics. All times are POSIX timestamps in seconds (float, UTC) and all durations are seconds.
+
+Conventions the collector must follow:
+
+- ``RunMeta.started_at`` is the start of the arrival schedule (the first intended send) and
+  ``RunMeta.ended_at`` the end of the arrival schedule (no question is *meant* to be sent later).
+  Everything after ``ended_at`` is the drain (see :mod:`experiments.metrics.steady`).
+- One ``QuestionOutcome`` per request of the traffic generator. A cache hit is a row with
+  ``cache_hit=True`` and the id of the question it was served from (ids may repeat for cache hits);
+  every pass through the LLM has a ``question_id`` of its own, which its ``LlmAttempt`` rows carry.
+- ``QuestionOutcome.rounds`` is the regeneration count: 0 when the first scored answer was final.
+- ``QuestionOutcome.hops`` maps a hop name to its timestamps, one per round (index = round); see
+  :data:`HOPS`. Missing hops are simply absent; the waterfall then folds that time into ``other``.
+- ``LlmAttempt.delay_before_s`` is the in-worker backoff slept before the attempt;
+  ``LlmAttempt.tier_wait_s`` the time from deferral to a retry tier until this attempt started
+  (tier topic + relay + re-queue), 0 when the attempt was not deferred.
+- ``RunData.sim_counters`` are the simulator's ground-truth counters for this run only (deltas,
+  not totals since the simulator started), e.g. ``requests``, ``status_429``, ``status_5xx``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+TerminalState = Literal["accepted", "low_quality", "dead_lettered", "in_flight"]
+AttemptStatus = Literal["ok", "error"]
+
+#: Hop timestamps understood by the waterfall, in pipeline order. Each value is a list indexed by round.
+HOPS: tuple[str, ...] = (
+    "sent",  # the record was acknowledged by Kafka on qa.questions (generator at round 0, Flink later)
+    "answered",  # the worker produced the answer to qa.answers
+    "scored",  # Flink scored the answer
+    "result",  # Flink produced the final record to qa.results (final round only)
+)
+
+#: Error classes of the design (section 5). Others are accepted and reported as they come.
+ERROR_CLASSES: tuple[str, ...] = (
+    "overload",
+    "rate_limited",
+    "quota_exhausted",
+    "invalid_request",
+    "bad_completion",
+)
+
+RUN_DATA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class RunMeta(_Model):
+    """Who and what the run was; the report prints all of it."""
+
+    run_name: str
+    experiment_id: str
+    seed: int | None = None
+    git_revision: str | None = None
+    component_versions: dict[str, str] = Field(default_factory=dict)
+    started_at: float
+    ended_at: float
+    warmup_s: float = 0.0
+    #: end-to-end latency objective for goodput; None = no SLO.
+    slo_s: float | None = None
+    #: the Flink acceptance threshold and max regeneration rounds used (for the threshold analysis).
+    score_threshold: float | None = None
+    max_rounds: int | None = None
+    #: when telemetry was collected; questions unfinished by then are ``in_flight``.
+    collected_at: float | None = None
+
+
+class QuestionOutcome(_Model):
+    """One question's journey through the pipeline."""
+
+    question_id: str
+    intended_at: float
+    #: the producer's send was acknowledged (for the producer's send latency), None if unknown.
+    sent_at: float | None = None
+    first_attempt_at: float | None = None
+    durable_at: float | None = None
+    state: TerminalState
+    dlq_reason: str | None = None
+    rounds: int = 0
+    llm_calls: int = 0
+    failed_attempts: int = 0
+    score_round0: float | None = None
+    score_final: float | None = None
+    cache_hit: bool = False
+    access_count: int = 1
+    hops: dict[str, list[float | None]] = Field(default_factory=dict)
+
+    @field_validator("hops", mode="before")
+    @classmethod
+    def _scalar_hops(cls, value: Any) -> Any:
+        """Accept ``{"scored": t}`` as shorthand for ``{"scored": [t]}``."""
+        if isinstance(value, dict):
+            return {k: (v if isinstance(v, list) else [v]) for k, v in value.items()}
+        return value
+
+
+class LlmAttempt(_Model):
+    """One call to the LLM endpoint, as the client saw it."""
+
+    question_id: str
+    round: int = 0
+    attempt: int = 1
+    started_at: float
+    ended_at: float
+    status: AttemptStatus
+    error_class: str | None = None
+    delay_before_s: float = 0.0
+    tier_wait_s: float = 0.0
+    #: retry tier the attempt came back from (e.g. "5s"), None if it was not deferred.
+    tier: str | None = None
+
+
+class WindowEvent(_Model):
+    """One Flink scoring window's summary."""
+
+    window_start: float
+    window_end: float | None = None
+    scored: int = 0
+    accepted: int = 0
+    sent_back: int = 0
+    low_quality: int = 0
+    mean_score: float | None = None
+
+
+class RunData(_Model):
+    """Everything one run produced that metrics are computed from."""
+
+    version: int = RUN_DATA_VERSION
+    spec: dict[str, Any] = Field(default_factory=dict)
+    meta: RunMeta
+    questions: list[QuestionOutcome] = Field(default_factory=list)
+    attempts: list[LlmAttempt] = Field(default_factory=list)
+    sim_counters: dict[str, float] = Field(default_factory=dict)
+    windows: list[WindowEvent] = Field(default_factory=list)
+
+    def to_json(self, indent: int | None = None) -> str:
+        return self.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RunData:
+        return cls.model_validate_json(text)
+
+    def save(self, path: Path | str) -> Path:
+        """Write the run as JSON (fixtures, offline re-analysis)."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(self.to_json(), encoding="utf-8")
+        return out
+
+    @classmethod
+    def load(cls, path: Path | str) -> RunData:
+        return cls.from_json(Path(path).read_bytes())

@@ -1,0 +1,56 @@
+"""A tiny document model, rendered both to self-contained HTML and to Markdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Paragraph:
+    text: str
+    css: str | None = None  # e.g. "finding", "note"
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    caption: str | None = None
+    #: optional per-cell CSS classes, same shape as rows ("" for none)
+    classes: list[list[str]] | None = None
+    #: right-align cells that look numeric (off for key/value tables)
+    align_numbers: bool = True
+    #: optional per-row link for the first cell (relative href), None for none
+    links: list[str | None] | None = None
+
+
+@dataclass
+class Image:
+    path: Path
+    caption: str
+
+
+@dataclass
+class Code:
+    text: str
+    caption: str | None = None
+
+
+@dataclass
+class Link:
+    href: str
+    text: str
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[Paragraph | Table | Image | Code | Link] = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    title: str
+    subtitle: str = ""
+    sections: list[Section] = field(default_factory=list)

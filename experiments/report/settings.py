@@ -1,0 +1,16 @@
+"""Report settings (environment prefix ``HARNESS_REPORT_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ReportSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HARNESS_REPORT_", extra="ignore")
+
+    #: where reports/<run>/, reports/compare/<name>/ and reports/index.html live
+    reports_root: Path = Path("reports")
+    #: seed of the bootstrap confidence intervals (repeats and comparisons)
+    bootstrap_seed: int = 0
