@@ -61,8 +61,17 @@ def kafka_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
+# The rendered configs must not depend on the caller's PATH: `harness up` from a shell and from an
+# Airflow task must render the same files, or supervisord would restart services needlessly.
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def java_binary() -> str:
+    return shutil.which("java", path=SYSTEM_PATH) or shutil.which("java") or "java"
+
+
 def kafka_java(layout: Layout, main_class: str, *args: str, heap: str = "512m") -> list[str]:
-    java = shutil.which("java") or "java"
+    java = java_binary()
     return [
         java, f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={layout.conf / 'kafka' / 'log4j2.properties'}",
@@ -163,5 +172,5 @@ def flink_env(layout: Layout) -> dict[str, str]:
         "FLINK_LIB_DIR": str(layout.flink_lib),
         "FLINK_LOG_DIR": str(layout.flink_home / "log"),
         "PYFLINK_PYTHON": str(layout.flink_venv / "bin" / "python"),
-        "PATH": f"{layout.flink_venv / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "PATH": f"{layout.flink_venv / 'bin'}:{SYSTEM_PATH}",
     }

@@ -19,7 +19,13 @@ from pathlib import Path
 
 from harness.settings import StackSettings
 from harness.stack import configs
-from harness.stack.endpoints import AIRFLOW_DB, AIRFLOW_DB_USER, HARNESS_DB, HARNESS_DB_USER, Endpoints
+from harness.stack.endpoints import (
+    AIRFLOW_DB,
+    AIRFLOW_DB_USER,
+    HARNESS_DB,
+    HARNESS_DB_USER,
+    Endpoints,
+)
 from harness.stack.layout import Layout
 from harness.stack.services import postgres_bin, postgres_user, superuser_dsn
 
@@ -55,9 +61,10 @@ def init_postgres(layout: Layout) -> None:
 
 def ensure_databases(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> None:
     """Create (or update the password of) the harness and Airflow roles and their databases."""
+    from urllib.parse import urlparse
+
     import psycopg2
     from psycopg2 import sql
-    from urllib.parse import urlparse
 
     wanted = [
         (HARNESS_DB_USER, urlparse(endpoints.db_dsn).password or "", HARNESS_DB),

@@ -50,7 +50,7 @@ def wait_until(name: str, probe: Probe, timeout_s: float,
 
 def http_json(url: str, timeout: float = 3.0) -> object:
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback URLs)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read().decode())
 
 
@@ -73,7 +73,7 @@ def kafka(bootstrap: str) -> Probe:
             admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000,
                                  "logger": _quiet_kafka_logger()})
             metadata = admin.list_topics(timeout=2.0)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet", reported below
+        except Exception as exc:
             return ProbeResult(False, f"metadata request failed: {exc}")
         if not metadata.brokers:
             return ProbeResult(False, "no broker in metadata")
@@ -139,7 +139,7 @@ def airflow(base_url: str) -> Probe:
 def http_ok(url: str) -> Probe:
     def probe() -> ProbeResult:
         try:
-            with urllib.request.urlopen(url, timeout=2.0) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=2.0) as response:
                 return ProbeResult(200 <= response.status < 300, f"HTTP {response.status}")
         except (OSError, urllib.error.URLError) as exc:
             return ProbeResult(False, f"{url}: {exc}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -58,10 +59,8 @@ def terminate(pids: set[int], timeout_s: float = 15.0) -> set[int]:
     """SIGTERM, then SIGKILL what is left at the deadline; returns what survived even that."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in alive(pids):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + timeout_s
         while alive(pids) and time.monotonic() < deadline:
             time.sleep(0.1)
