@@ -23,7 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        try:
+            module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        except ImportError as exc:
+            # One broken area must not take `harness down` with it; say so loudly instead.
+            print(f"harness: commands of {info.name!r} unavailable: {exc}", file=sys.stderr)
+            continue
         module.register(sub)
     return parser
 
