@@ -1,0 +1,100 @@
+"""The long-running pipeline's lifecycle: topics, the Flink scoring job, the pipeline services.
+
+Called by the `pipeline` and `experiment` DAGs (and `harness pipeline`). With the local stack it
+starts what is missing through `harness up` (idempotent); with external services (HARNESS_EXTERNAL_*)
+it only provisions topics, submits the job and checks health.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from harness.stack import probes
+from harness.stack.manager import Stack
+
+log = logging.getLogger(__name__)
+
+
+def provision_topics(admin: Any | None = None) -> list[str]:
+    """Create or verify every topic of the topic spec; returns one line per topic.
+
+    ADMIN is a confluent_kafka AdminClient (the Airflow Kafka provider's hook gives one); by
+    default one is made from the services' Kafka settings.
+    """
+    from pipeline.kafka.admin import ensure_topics
+    from pipeline.kafka.clients import make_admin
+    from pipeline.kafka.settings import KafkaSettings
+    from pipeline.topics import load_topics
+
+    admin = admin or make_admin(KafkaSettings())
+    reports = ensure_topics(admin, load_topics())
+    lines = [report.line() for report in reports]
+    changed = [r for r in reports if r.action != "exists" or r.config_diff]
+    log.info("topics: %d in the spec, %d changed or differing", len(reports), len(changed))
+    for line in lines:
+        log.info("%s", line)
+    return lines
+
+
+def ensure_flink_job(parallelism: int | None = None) -> str:
+    """The scoring job's id: the running one, or a new one (resumed from the last savepoint
+    remembered, if the job was stopped with one)."""
+    from flink.control import ScoringJobControl, job_config
+
+    with ScoringJobControl() as control:
+        config = job_config()
+        status = control.status(config.job_name)
+        if status.running and status.job_id:
+            log.info("scoring job %s already %s", status.job_id, status.state)
+            return status.job_id
+        resume = "latest" if control.last_savepoint(config.job_name) else None
+        job_id = control.submit(config, parallelism=parallelism, from_savepoint=resume)
+        log.info("scoring job submitted: %s (resumed from savepoint: %s)", job_id, bool(resume))
+        return job_id
+
+
+def ensure_services() -> None:
+    """Start the local stack's services that are not running (no-op for running ones)."""
+    stack = Stack()
+    if stack.supervisor.running():
+        stack.up()
+    else:
+        raise RuntimeError("the local stack is not running: start it with `harness up`")
+
+
+def service_health() -> dict[str, probes.ProbeResult]:
+    """Each pipeline service's health (the sensors poke this)."""
+    stack = Stack()
+    out: dict[str, probes.ProbeResult] = {}
+    for service in stack.services():
+        if service.group == "pipeline":
+            out[service.name] = service.probe()
+    return out
+
+
+def flink_job_running() -> probes.ProbeResult:
+    from flink.control import ScoringJobControl, job_config
+
+    with ScoringJobControl() as control:
+        status = control.status(job_config().job_name)
+    return probes.ProbeResult(bool(status.running), f"{status.job_id}: {status.state}")
+
+
+def stop(savepoint: bool = True) -> dict[str, Any]:
+    """Stop the scoring job (with a savepoint by default) and the pipeline services; the
+    infrastructure (Kafka, Flink cluster, PostgreSQL, Airflow) keeps running."""
+    from flink.control import ScoringJobControl, job_config
+
+    with ScoringJobControl() as control:
+        result = control.stop(job_config().job_name, savepoint=savepoint)
+    stopped: list[str] = []
+    stack = Stack()
+    if stack.supervisor.running():
+        for service in stack.services():
+            if service.group == "pipeline":
+                stack.supervisor.stop(service.name)
+                stopped.append(service.name)
+    log.info("pipeline stopped: job(s) %s, savepoint %s, services %s", result.job_ids,
+             result.savepoint, stopped)
+    return {"jobs": result.job_ids, "savepoint": result.savepoint, "services": stopped}
