@@ -28,8 +28,20 @@ def param_schemas(base: dict[str, Any] | None = None) -> dict[str, dict[str, Any
         schema = {k: copy.deepcopy(v) for k, v in prop.items() if k in _FORM_KEYWORDS}
         if section:
             schema["section"] = section
-        out[name] = {"default": values.get(name, prop.get("default")), **schema}
+        default = values.get(name, prop.get("default"))
+        if name in optional_text_fields():
+            # Airflow's form treats an empty string field as missing and refuses to trigger:
+            # an optional text field is "string or null" there, and null means "" in the spec.
+            schema["type"] = ["string", "null"]
+            default = default or None
+        out[name] = {"default": default, **schema}
     return out
+
+
+def optional_text_fields() -> set[str]:
+    """Flat fields that are text and may stay empty (their spec default is "")."""
+    return {name for name, (_, prop) in spec_module.flat_properties().items()
+            if prop.get("type") == "string" and prop.get("default") == ""}
 
 
 def build_params(base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -51,4 +63,6 @@ def spec_from_conf(conf: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(conf) - known)
     if unknown:
         raise spec_module.SpecError(unknown[0], "not a field of the experiment spec")
-    return spec_module.validate(spec_module.unflatten(conf))
+    optional = optional_text_fields()
+    values = {k: ("" if v is None and k in optional else v) for k, v in conf.items()}
+    return spec_module.validate(spec_module.unflatten(values))

@@ -9,13 +9,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from harness.airflow_api import AirflowClient
-from harness.stack import probes
-from harness.stack.endpoints import Endpoints
-from harness.stack.manager import Stack
+if TYPE_CHECKING:  # the stack fixtures import lazily: the Flink venv runs unit tests too
+    from harness.airflow_api import AirflowClient
+    from harness.stack.endpoints import Endpoints
+    from harness.stack.manager import Stack
 
 _TESTS = Path(__file__).parent
 
@@ -32,6 +33,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def stack() -> Stack:
+    from harness.stack.manager import Stack
+
     return Stack()
 
 
@@ -43,6 +46,8 @@ def endpoints(stack: Stack) -> Endpoints:
 
 @pytest.fixture(scope="session")
 def airflow(endpoints: Endpoints) -> Iterator[AirflowClient]:
+    from harness.airflow_api import AirflowClient
+
     with AirflowClient(endpoints.airflow_url, endpoints.airflow_user,
                        endpoints.airflow_password) as client:
         yield client
@@ -52,6 +57,8 @@ def airflow(endpoints: Endpoints) -> Iterator[AirflowClient]:
 def new_topic(endpoints: Endpoints) -> Iterator[Callable[..., str]]:
     """Factory of uniquely named topics, deleted after the test."""
     from confluent_kafka.admin import AdminClient, NewTopic
+
+    from harness.stack import probes
 
     admin = AdminClient({"bootstrap.servers": endpoints.kafka_bootstrap})
     created: list[str] = []

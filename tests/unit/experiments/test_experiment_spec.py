@@ -66,12 +66,25 @@ def test_params_schema_is_the_spec_schema():
     schemas = params.param_schemas()
     flat = spec.flat_properties()
     assert set(schemas) == set(flat)
+    optional = params.optional_text_fields()
+    assert {"dataset_path", "llm_base_url", "arrival_trace_path"} <= optional
     for name, (section, prop) in flat.items():
         form = schemas[name]
-        for keyword in ("type", "title", "enum", "minimum", "maximum", "exclusiveMinimum", "pattern"):
+        for keyword in ("title", "enum", "minimum", "maximum", "exclusiveMinimum", "pattern"):
             assert form.get(keyword) == prop.get(keyword), (name, keyword)
         assert form.get("section") == section
-        assert form["default"] == prop.get("default")
+        if name in optional:  # empty text: null in the form (Airflow's form refuses "")
+            assert form["type"] == ["string", "null"] and form["default"] is None
+        else:
+            assert form["type"] == prop["type"]
+            assert form["default"] == prop.get("default")
+
+
+def test_no_form_field_is_required_with_an_empty_default():
+    """Airflow's trigger form refuses a run whose required text field is empty."""
+    for name, schema in params.param_schemas().items():
+        if schema["default"] == "":
+            assert "null" in schema["type"], name
 
 
 def test_spec_round_trips_through_airflow_params():

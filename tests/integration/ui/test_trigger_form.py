@@ -1,0 +1,173 @@
+"""The `experiment` DAG from a user's chair: headless chromium through the real Airflow UI.
+
+Logs in, opens the DAG from the DAG list, clicks to the trigger form (a modal: it has no URL),
+checks that every field of the experiment spec renders with its title, and that fields of several
+sections show the DAG's defaults and help text; sets a unique run name and a 2 s load, triggers,
+checks through the REST API that the run exists with the form's values, then stops it (state
+failed: the DAG runs one at a time). Screenshots: see conftest.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from airflow_ui import (
+    STEP_TIMEOUT_MS,
+    UI_TIMEOUT_MS,
+    form_field,
+    form_labels,
+    log_in,
+    open_dag,
+    open_section,
+    open_trigger_form,
+    run_id_from_url,
+    submit_login,
+)
+from playwright.sync_api import Locator, Page, expect
+
+from experiments.params import param_schemas
+from harness.airflow_api import TERMINAL_STATES, AirflowClient, AirflowError
+from harness.browser import Screenshots
+from harness.stack.endpoints import Endpoints
+
+DAG_ID = "experiment"
+# Fields checked one by one, from different sections of the form.
+CHECKED = ("name", "arrival_rate", "arrival_duration_s", "llm_profile", "retry_base_s",
+           "scoring_threshold")
+LOAD_DURATION_S = 2  # set in the form: if the run got far, its load would be tiny
+
+
+def deployed_params(airflow: AirflowClient) -> dict[str, dict[str, Any]]:
+    """The DAG's params as the UI gets them: name -> {value, schema, description}."""
+    response = airflow.request("GET", f"/api/v2/dags/{DAG_ID}/details")
+    if response.status_code >= 300:
+        raise AirflowError(f"DAG details: HTTP {response.status_code}: {response.text[:500]}")
+    return dict(response.json()["params"])
+
+
+def required_but_empty(params: dict[str, dict[str, Any]]) -> list[str]:
+    """Params the UI treats as missing: a type without "null" and an empty default.
+
+    Airflow's form disables its Trigger button while any of them is empty.
+    """
+    empty = []
+    for name, param in params.items():
+        types = param["schema"].get("type", [])
+        types = [types] if isinstance(types, str) else types
+        if types and "null" not in types and param["value"] in ("", None):
+            empty.append(name)
+    return empty
+
+
+def runs_named(airflow: AirflowClient, name: str) -> list[dict[str, Any]]:
+    """Recent runs of the DAG whose spec name (conf) is NAME."""
+    response = airflow.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns",
+                               params={"order_by": "-run_after", "limit": 50})
+    if response.status_code >= 300:
+        raise AirflowError(f"list runs: HTTP {response.status_code}: {response.text[:500]}")
+    return [run for run in response.json()["dag_runs"] if (run.get("conf") or {}).get("name") == name]
+
+
+def stop_run(airflow: AirflowClient, run_id: str) -> str:
+    """Mark the run failed (its unfinished tasks stop) unless it already ended; its state."""
+    state = airflow.get_run(DAG_ID, run_id).state
+    if state in TERMINAL_STATES:
+        return state
+    response = airflow.request("PATCH", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}",
+                               json={"state": "failed"})
+    if response.status_code >= 300:
+        raise AirflowError(f"stop {run_id}: HTTP {response.status_code}: {response.text[:500]}")
+    return str(response.json()["state"])
+
+
+@pytest.fixture
+def run_name(airflow: AirflowClient) -> Iterator[str]:
+    """A unique spec name for the run this test triggers; any such run left is stopped after."""
+    name = f"uitest-{uuid.uuid4().hex[:10]}"
+    yield name
+    for run in runs_named(airflow, name):
+        stop_run(airflow, run["dag_run_id"])
+
+
+def check_field(dialog: Locator, param: dict[str, Any]) -> Locator:
+    """The field of PARAM renders in its section with the DAG's default and its help text."""
+    schema = param["schema"]
+    open_section(dialog, schema.get("section"))
+    field = form_field(dialog, schema["title"])
+    default = param["value"]
+    if "enum" in schema:  # a select: the chosen option is shown as text
+        expect(field.get_by_text(str(default), exact=True)).to_be_visible()
+    elif schema.get("type") in ("number", "integer"):
+        box = field.get_by_role("spinbutton")
+        expect(box).to_be_editable()
+        assert float(box.input_value()) == pytest.approx(float(default)), schema["title"]
+    else:
+        expect(field.get_by_role("textbox")).to_have_value(str(default))
+    expect(field).to_contain_text(param["description"][:40])
+    return field
+
+
+def test_trigger_experiment_from_the_form(endpoints: Endpoints, airflow: AirflowClient,
+                                          page: Page, screenshots: Screenshots,
+                                          run_name: str) -> None:
+    airflow.wait_for_dag(DAG_ID)
+    params = deployed_params(airflow)
+    code = param_schemas()
+    for name in CHECKED:  # the form's titles are the experiment spec's (experiments/spec.py)
+        assert params[name]["schema"]["title"] == code[name]["title"], name
+
+    log_in(page, endpoints.airflow_url, endpoints.airflow_user, endpoints.airflow_password)
+    screenshots.take(page, "login")
+    submit_login(page)
+    open_dag(page, DAG_ID)
+    dialog = open_trigger_form(page, DAG_ID)
+    screenshots.take(page, "form")
+
+    titles = {param["schema"].get("title", name) for name, param in params.items()}
+    assert not titles - form_labels(dialog), "fields missing from the form"
+    sections = [p["schema"]["section"] for p in params.values() if "section" in p["schema"]]
+    for section in sections:
+        expect(dialog.get_by_role("button", name=section, exact=True)).to_be_visible()
+    dialog.get_by_role("button", name=sections[-1], exact=True).scroll_into_view_if_needed()
+    screenshots.take(page, "form-sections")  # a section with a field in error shows a red mark
+    for name in CHECKED:
+        field = check_field(dialog, params[name])
+        if name == "retry_base_s":
+            field.scroll_into_view_if_needed()
+            screenshots.take(page, "form-retry-policy")
+
+    # The user's edits: a name of our own, a short load.
+    open_section(dialog, None)
+    form_field(dialog, params["name"]["schema"]["title"]).get_by_role("textbox").fill(run_name)
+    open_section(dialog, params["arrival_duration_s"]["schema"]["section"])
+    duration = form_field(dialog, params["arrival_duration_s"]["schema"]["title"])
+    duration.get_by_role("spinbutton").fill(str(LOAD_DURATION_S))
+    duration.get_by_role("spinbutton").press("Tab")  # a number field commits on blur
+    expect(duration.get_by_role("spinbutton")).to_have_value(str(LOAD_DURATION_S))
+    submit = dialog.get_by_role("button", name="Trigger", exact=True)
+    submit.scroll_into_view_if_needed()
+    screenshots.take(page, "form-before-trigger")
+    try:
+        expect(submit).to_be_enabled(timeout=STEP_TIMEOUT_MS)
+    except AssertionError as disabled:
+        raise AssertionError(
+            "the Trigger button stays disabled; required params with an empty default (the UI "
+            f"counts them as missing): {required_but_empty(params)}") from disabled
+    submit.click()
+
+    run_id = run_id_from_url(page, DAG_ID)
+    expect(page.get_by_role("heading").filter(has_text=run_id)).to_be_visible(timeout=UI_TIMEOUT_MS)
+    screenshots.take(page, "after-trigger")
+
+    # The run exists, with the form's values (edited and default), and is then stopped.
+    created = runs_named(airflow, run_name)
+    assert [run["dag_run_id"] for run in created] == [run_id]
+    conf = airflow.get_run(DAG_ID, run_id).conf
+    assert conf["arrival_duration_s"] == LOAD_DURATION_S
+    assert conf["retry_base_s"] == pytest.approx(params["retry_base_s"]["value"])
+    assert conf["llm_profile"] == params["llm_profile"]["value"]
+    assert stop_run(airflow, run_id) == "failed"
+    assert airflow.get_run(DAG_ID, run_id).state == "failed"
