@@ -125,3 +125,15 @@ class AirflowClient:
             if time.monotonic() > deadline:
                 raise AirflowError(f"run {run_id} of {dag_id} still {run.state} after {timeout_s:.0f} s")
             time.sleep(1.0)
+
+
+def xcom_value(client: AirflowClient, dag_id: str, run_id: str, task_id: str,
+               key: str = "return_value") -> Any:
+    """A task's XCom value (None when the task pushed none)."""
+    response = client.request(
+        "GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")
+    if response.status_code == 404:
+        return None
+    if response.status_code >= 300:
+        raise AirflowError(f"xcom {task_id}/{key}: HTTP {response.status_code}: {response.text[:500]}")
+    return response.json().get("value")

@@ -113,9 +113,9 @@ def _airflow(layout: Layout, env: dict[str, str], *args: str) -> subprocess.Comp
 
 def migrate_airflow(layout: Layout, env: dict[str, str]) -> None:
     """`airflow db migrate`, skipped when this Airflow version already migrated this database."""
-    version = subprocess.run([str(layout.venv / "bin" / "python"), "-c",
-                              "import airflow; print(airflow.__version__)"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    from importlib.metadata import version as package_version
+
+    version = package_version("apache-airflow")  # the venv that runs `harness` is Airflow's
     key = hashlib.sha256(f"{version}|{env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN']}".encode()).hexdigest()
     stamp = _stamp(layout, "airflow-db")
     if stamp.exists() and stamp.read_text() == key:
