@@ -9,6 +9,7 @@ Runs never overlap. An invalid value is refused with a message naming the field.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pendulum
@@ -18,6 +19,9 @@ from experiments import spec as spec_module
 from experiments.params import build_params
 
 DEFAULT_SPEC = spec_module.load(spec_module.SPECS_DIR / "demo.yaml")
+
+
+log = logging.getLogger(__name__)
 
 
 @dag(
@@ -63,7 +67,7 @@ def experiment() -> None:
     def generate_load(handle: dict, spec: dict) -> dict:
         from experiments.runner import RunHandle, generate
 
-        return generate(RunHandle.from_dict(handle), spec, progress=print).as_dict()
+        return generate(RunHandle.from_dict(handle), spec, progress=log.info).as_dict()
 
     @task.sensor(poke_interval=5, timeout=24 * 3600, mode="reschedule")
     def wait_until_terminal(handle: dict, spec: dict) -> PokeReturnValue:
@@ -74,7 +78,7 @@ def experiment() -> None:
         run = RunHandle.from_dict(handle)
         left = pending(run)
         waited = time.time() - float(run.load[-1]["finished_at"])
-        print(f"{left} question(s) still in flight, {waited:.0f} s after the load ended")
+        log.info("%d question(s) still in flight, %.0f s after the load ended", left, waited)
         if left and waited > float(spec["drain_timeout_s"]):
             raise AirflowFailException(
                 f"{left} question(s) still in flight {waited:.0f} s after the load ended "

@@ -8,8 +8,12 @@ Kafka, Flink, PostgreSQL and Airflow keep running."""
 
 from __future__ import annotations
 
+import logging
+
 import pendulum
 from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
+
+log = logging.getLogger(__name__)
 
 
 @dag(
@@ -60,7 +64,10 @@ def pipeline() -> None:
 
         health = service_health()
         bad = {name: r.detail for name, r in health.items() if not r.ok}
-        print(f"unhealthy: {bad}" if bad else f"healthy: {sorted(health)}")
+        if bad:
+            log.info("unhealthy: %s", bad)
+        else:
+            log.info("healthy: %s", sorted(health))
         return PokeReturnValue(is_done=not bad, xcom_value=sorted(health))
 
     @task.sensor(poke_interval=5, timeout=300, mode="reschedule")
@@ -68,7 +75,7 @@ def pipeline() -> None:
         from harness.pipeline import flink_job_running
 
         result = flink_job_running()
-        print(result.detail)
+        log.info("scoring job: %s", result.detail)
         return PokeReturnValue(is_done=result.ok, xcom_value=result.detail)
 
     @task

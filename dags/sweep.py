@@ -7,11 +7,14 @@ reports/compare/<name>/."""
 
 from __future__ import annotations
 
+import logging
+
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from experiments import spec as spec_module
 
+log = logging.getLogger(__name__)
 SPEC_NAMES = sorted(p.stem for p in spec_module.SPECS_DIR.glob("*.yaml"))
 
 
@@ -47,7 +50,7 @@ def sweep() -> None:
     def run_cell(cell: dict) -> str:
         from experiments.runner import run_experiment
 
-        handle = run_experiment(cell["spec"], label=cell["label"], progress=print)
+        handle = run_experiment(cell["spec"], label=cell["label"], progress=log.info)
         return handle.report_dir
 
     @task
