@@ -1,0 +1,83 @@
+"""The pipeline's own services under the stack's supervisor (``harness up``, phase 3).
+
+``services`` lists them: the LLM simulator, ``HARNESS_WORKER_COUNT`` workers, the retry relay,
+the storage service and the event sink, each probed on its ``GET /health``. ``prepare`` runs
+before they start: it creates the topics of the spec (idempotent) and migrates the database.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import SecretStr
+
+from harness.settings import StackSettings
+from harness.stack import probes
+from harness.stack.endpoints import Endpoints
+from harness.stack.layout import Layout
+from harness.stack.services import Service
+from pipeline.events.settings import EventSinkSettings
+from pipeline.kafka.admin import ensure_topics
+from pipeline.kafka.clients import make_admin
+from pipeline.kafka.settings import KafkaSettings
+from pipeline.llm.sim.settings import SimulatorSettings
+from pipeline.relay.settings import RelaySettings
+from pipeline.storage.db import Database
+from pipeline.storage.migrate import migrate
+from pipeline.storage.settings import DatabaseSettings, StorageSettings
+from pipeline.topics import load_topics
+from pipeline.worker.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+PHASE = 3
+GROUP = "pipeline"
+
+
+def _service(name: str, layout: Layout, args: list[str], host: str, port: int,
+             endpoints: Endpoints, *, stop_wait_s: int = 30) -> Service:
+    url = f"http://{host}:{port}"
+    return Service(
+        name=name,
+        command=[str(layout.venv / "bin" / "harness"), *args],
+        url=url,
+        probe=probes.http_ok(f"{url}/health"),
+        phase=PHASE,
+        env=endpoints.service_env(),
+        stop_wait_s=stop_wait_s,
+        group=GROUP,
+    )
+
+
+def services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> list[Service]:
+    sim = SimulatorSettings()
+    worker = WorkerSettings()
+    relay, storage, sink = RelaySettings(), StorageSettings(), EventSinkSettings()
+    out = [
+        _service("llm-simulator", layout, ["sim"], sim.host, sim.port, endpoints, stop_wait_s=10),
+        _service("retry-relay", layout, ["relay"], relay.health_host, relay.health_port, endpoints),
+        _service("storage", layout, ["storage"], storage.health_host, storage.health_port,
+                 endpoints),
+        _service("events-sink", layout, ["events-sink"], sink.health_host, sink.health_port,
+                 endpoints),
+    ]
+    for i in range(worker.count):
+        out.append(_service(
+            f"worker-{i}", layout, ["worker", "--index", str(i)], worker.health_host,
+            worker.health_port + i, endpoints,
+            stop_wait_s=int(worker.drain_timeout_s) + 15,  # SIGTERM drains in-flight work
+        ))
+    return out
+
+
+def prepare(endpoints: Endpoints) -> None:
+    """Topics from the spec (created if missing) and the database schema (migrated)."""
+    topics = load_topics()
+    admin = make_admin(KafkaSettings(bootstrap=endpoints.kafka_bootstrap))
+    for report in ensure_topics(admin, topics):
+        if report.action != "exists" or report.config_diff:
+            log.info("topic %s", report.line())
+    db_settings = DatabaseSettings(dsn=SecretStr(endpoints.db_dsn))
+    with Database(db_settings, application_name="prepare") as db:
+        applied = migrate(db.conn())
+    log.info("database migrations applied: %s", ", ".join(applied) if applied else "none needed")

@@ -1,0 +1,240 @@
+"""One record's visit to a worker: LLM attempts under its retry policy until it is answered,
+deferred to a retry tier or dead-lettered. No Kafka here: the caller sends the outcome.
+
+Every attempt is appended to the envelope's history (``Attempt``, with the wait chosen after it)
+and emitted as an ``llm_attempt`` event. In-worker backoffs sleep in this task only: the worker's
+other records keep flowing, and the partition's later records too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pipeline.events import hops as H
+from pipeline.events.emitter import EventEmitter
+from pipeline.llm.attempt import Completion, LLMAttempt, LLMCallError
+from pipeline.messages import (
+    Answer,
+    Attempt,
+    AttemptStatus,
+    Envelope,
+    EventKind,
+    TerminalStatus,
+)
+from pipeline.messages import (
+    ErrorClass as MsgErrorClass,
+)
+from pipeline.retry.breaker import BreakerState
+from pipeline.retry.errors import ErrorClass
+from pipeline.retry.policy import PUSHBACK
+from pipeline.retry.spec import PolicySpecError
+from pipeline.retry.state import RetryState
+from pipeline.topics import TopicCatalog
+from pipeline.worker.policies import PolicyCache, ResolvedPolicy
+from pipeline.worker.routing import (
+    Action,
+    Route,
+    quota_failures_in_round,
+    rebuild_state,
+    route_failure,
+)
+
+log = logging.getLogger(__name__)
+
+_DETAIL_MAX = 500
+
+
+class LLM(Protocol):
+    async def complete(self, prompt: str, *, reference: str | None = None,
+                       max_tokens: int | None = None) -> Completion: ...
+
+
+@dataclass
+class Outcome:
+    action: Action  # ANSWER, DEFER or DEAD_LETTER
+    topic: str
+    envelope: Envelope
+    route: Route | None = None
+
+
+def prompt_of(env: Envelope) -> str:
+    q = env.question
+    return f"{q.title}\n\n{q.content}" if q.content.strip() else q.title
+
+
+class RecordProcessor:
+    def __init__(
+        self,
+        llm: LLM,
+        policies: PolicyCache,
+        topics: TopicCatalog,
+        emitter: EventEmitter,
+        *,
+        concurrency: int,
+        worker_id: str = "worker",
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.llm = llm
+        self.policies = policies
+        self.topics = topics
+        self.emitter = emitter
+        self.worker_id = worker_id
+        self.clock = clock
+        self.sleep = sleep
+        self.slots = asyncio.Semaphore(concurrency)
+        self.in_flight = 0
+
+    # -- outcomes -----------------------------------------------------------------------------
+    def dead_letter(self, env: Envelope, reason: str) -> Outcome:
+        env.status = TerminalStatus.DEAD_LETTERED
+        env.dlq_reason = reason[:500]
+        env.due_at = None
+        env.record_hop(H.DEAD_LETTERED, self.clock())
+        return Outcome(Action.DEAD_LETTER, self.topics.dlq.name, env, Route.dead(reason))
+
+    def _defer(self, env: Envelope, route: Route) -> Outcome:
+        now = self.clock()
+        env.deferrals += 1
+        env.due_at = now + route.delay_s
+        env.record_hop(H.WORKER_DEFERRED, now)
+        assert route.tier is not None
+        return Outcome(Action.DEFER, self.topics.tier(route.tier).topic.name, env, route)
+
+    def _answer(self, env: Envelope, completion: Completion) -> Outcome:
+        a = completion.attempt
+        env.answer = Answer(
+            text=completion.text, model=completion.model or "unknown",
+            prompt_tokens=a.prompt_tokens, completion_tokens=a.completion_tokens,
+            finish_reason=completion.finish_reason,
+        )
+        env.record_hop(H.WORKER_ANSWERED, self.clock())
+        return Outcome(Action.ANSWER, self.topics.answers.name, env)
+
+    # -- the visit ----------------------------------------------------------------------------
+    async def process(self, env: Envelope) -> Outcome:
+        try:
+            resolved = self.policies.get(env.experiment_id, env.policy)
+        except (PolicySpecError, ValueError, TypeError) as exc:
+            field = getattr(exc, "field", None) or type(exc).__name__
+            log.warning("invalid retry policy in %s/%s: %s", env.experiment_id, env.question_id, exc)
+            return self.dead_letter(env, f"invalid_policy: {field}")
+        policy = resolved.retry
+        state = rebuild_state(env)
+        if state is None:
+            policy.record_request()
+        visit_attempts = 0
+        while True:
+            if policy.breaker is not None and not policy.breaker.allow():
+                wait = max(policy.breaker.retry_in_s(), 0.001)
+                route = self._route_no_attempt(env, resolved, wait)
+                return self._finish(env, route)
+            if policy.rate_limiter is not None:
+                await policy.rate_limiter.take(1.0, sleep=self.sleep)
+            result = await self._call(env, resolved)
+            visit_attempts += 1
+            if isinstance(result, Completion):
+                policy.record_success()
+                self._record(env, result.attempt, None, None)
+                return self._answer(env, result)
+            failure = result.failure
+            policy.record_failure(failure.error_class)
+            now_state = (RetryState.first_failure(failure, started_at=result.attempt.started_at,
+                                                  now=result.attempt.ended_at)
+                         if state is None else
+                         state.after_failure(failure, now=result.attempt.ended_at,
+                                             delay_s=self._last_delay(env)))
+            state = now_state
+            if (failure.error_class in PUSHBACK and policy.breaker is not None
+                    and policy.breaker.state is BreakerState.OPEN):
+                # This failure opened the breaker: wait in a tier until it half-opens rather
+                # than give up (the policy alone would stop retrying while it is open).
+                route = self._route_no_attempt(env, resolved, max(policy.breaker.retry_in_s(), 0.001))
+                self._record(env, result.attempt, route, failure.retry_after_s)
+                return self._finish(env, route)
+            decision = None
+            if failure.error_class in (ErrorClass.OVERLOAD, ErrorClass.RATE_LIMITED,
+                                       ErrorClass.BAD_COMPLETION):
+                decision = policy.decide(state)
+            route = route_failure(
+                failure.error_class, decision=decision, retry_after_s=failure.retry_after_s,
+                obey_retry_after=resolved.obey_retry_after, deferrals=env.deferrals,
+                quota_failures=quota_failures_in_round(env)
+                + (failure.error_class is ErrorClass.QUOTA_EXHAUSTED),
+                visit_attempts=visit_attempts, config=resolved.routing,
+                tier_for=lambda d: self.topics.tier_for(d).tier,
+            )
+            self._record(env, result.attempt, route, failure.retry_after_s)
+            if route.action is Action.BACKOFF:
+                await self.sleep(route.delay_s)
+                continue
+            return self._finish(env, route)
+
+    def _finish(self, env: Envelope, route: Route) -> Outcome:
+        if route.action is Action.DEFER:
+            return self._defer(env, route)
+        return self.dead_letter(env, route.reason or "unknown")
+
+    def _route_no_attempt(self, env: Envelope, resolved: ResolvedPolicy, wait_s: float) -> Route:
+        """The circuit breaker is open: defer until it half-opens (counts as a deferral)."""
+        if env.deferrals >= resolved.routing.max_deferrals:
+            return Route.dead("max_deferrals: circuit breaker open")
+        return Route(Action.DEFER, delay_s=wait_s, tier=self.topics.tier_for(wait_s).tier,
+                     reason="circuit breaker open")
+
+    @staticmethod
+    def _last_delay(env: Envelope) -> float | None:
+        for a in reversed(env.attempts):
+            if a.round == env.round:
+                return a.delay_s
+        return None
+
+    async def _call(self, env: Envelope, resolved: ResolvedPolicy) -> Completion | LLMCallError:
+        limiter = resolved.retry.limiter
+        max_tokens = env.policy.llm.get("max_tokens")
+        async with self.slots:
+            slot_cm: AbstractAsyncContextManager[Any] = (
+                limiter.slot() if limiter is not None else nullcontext()
+            )
+            async with slot_cm as slot:
+                self.in_flight += 1
+                try:
+                    return await self.llm.complete(
+                        prompt_of(env), reference=env.reference_answer or None,
+                        max_tokens=int(max_tokens) if max_tokens else None,
+                    )
+                except LLMCallError as exc:
+                    if slot is not None and exc.error_class in PUSHBACK:
+                        slot.drop()
+                    return exc
+                finally:
+                    self.in_flight -= 1
+
+    def _record(self, env: Envelope, a: LLMAttempt, route: Route | None,
+                retry_after_s: float | None) -> None:
+        """Append the attempt to the history and emit its ``llm_attempt`` event."""
+        delay = route.delay_s if route is not None and route.action in (Action.BACKOFF, Action.DEFER) else None
+        status = a.status if a.status is not None and 100 <= a.status <= 599 else None
+        attempt = Attempt(
+            round=env.round, number=env.attempt + 1,
+            status=AttemptStatus.OK if a.error_class is None else AttemptStatus.ERROR,
+            error_class=None if a.error_class is None else MsgErrorClass(a.error_class.value),
+            http_status=status, delay_s=delay, started_at=a.started_at,
+            ended_at=max(a.ended_at, a.started_at),
+            detail=None if a.message is None else a.message[:_DETAIL_MAX],
+        )
+        env.record_attempt(attempt)
+        self.emitter.about(
+            env, EventKind.LLM_ATTEMPT, ts=attempt.ended_at, latency_s=attempt.latency_s,
+            started_at=attempt.started_at, status=attempt.status.value,
+            error_class=attempt.error_class.value if attempt.error_class else None,
+            http_status=status, delay_s=delay, retry_after_s=retry_after_s,
+            action=route.action.value if route else Action.ANSWER.value,
+            tier=route.tier if route else None, worker=self.worker_id,
+        )
