@@ -1,0 +1,320 @@
+"""Stored rows -> the metrics layer's model (pure functions, unit-tested without a database).
+
+Where each :class:`~experiments.metrics.model.QuestionOutcome` field comes from:
+
+==================  =========================================================================
+question_id         answers.question_id (one LLM pass per question and experiment); a cache
+                    hit reuses the id of the question it was served from
+intended_at         answers.intended_at, else the ``generator.sent`` event's ``intended_at``
+sent_at             the ``generator.sent`` hop *event* (emitted on the Kafka ack), else
+                    answers.sent_at (the envelope's hop, stamped just before the produce)
+first_attempt_at    answers.first_attempt_at (in flight: the first ``llm_attempt`` event)
+durable_at          answers.durable_at (the storage commit); a cache hit: when it was served
+state               answers.terminal_state; no terminal row -> ``in_flight``
+rounds, llm_calls,  answers.rounds / llm_calls / failed_attempts (in flight: from the
+failed_attempts     ``llm_attempt`` events so far)
+score_round0/final  answers.score_round0 / answers.score (final only when answered)
+access_count        answers.access_count (first ask + cache hits + coalesced asks)
+hops                answers.hops mapped to the metrics' names (see :func:`metric_hops`)
+==================  =========================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+from experiments.metrics.model import (
+    AttemptStatus,
+    LlmAttempt,
+    QuestionOutcome,
+    TerminalState,
+    WindowEvent,
+)
+from pipeline.messages import HopName
+
+log = logging.getLogger(__name__)
+
+ANSWERED = ("accepted", "low_quality")
+TERMINAL = ("accepted", "low_quality", "dead_lettered")
+
+Row = Mapping[str, Any]
+
+
+_SENT = HopName.GENERATOR_SENT.value
+_ANSWERED = HopName.WORKER_ANSWERED.value
+_SCORED = HopName.FLINK_SCORED.value
+_isfinite = math.isfinite
+
+
+def _float(value: Any) -> float | None:
+    """A finite float, or None (NULL, missing, NaN, not a number)."""
+    if type(value) is float:  # the common case (double precision columns), checked first
+        return value if _isfinite(value) else None
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return default if value is None else int(value)
+
+
+def _per_round(values: Any) -> list[float | None]:
+    if not isinstance(values, list):
+        values = [values]
+    return [_float(v) for v in values]
+
+
+def metric_hops(stored: Mapping[str, Any] | None, *, sent_at: float | None,
+                rounds: int) -> dict[str, list[float | None]]:
+    """The pipeline's hop map (``{"worker.answered": [t0, t1], ...}``) -> the metrics' hop names.
+
+    - ``sent``: round 0 is ``sent_at`` (the generator's Kafka ack), else the stored
+      ``generator.sent``; round r > 0 is when Flink scored round r-1 and sent the record back to
+      qa.questions (``flink.scored`` of round r-1);
+    - ``answered``: ``worker.answered``; ``scored``: ``flink.scored``;
+    - ``result`` is left out: no stage records the produce to qa.results apart from
+      ``flink.scored`` (the same instant), so the waterfall's storage part starts at ``scored``.
+
+    Each list has one slot per round, None where a round has no such hop; hops absent from every
+    round are omitted.
+    """
+    stored = stored or {}
+    answered = _per_round(stored.get(_ANSWERED, []))
+    scored = _per_round(stored.get(_SCORED, []))
+    generator_sent = _per_round(stored.get(_SENT, []))
+    n = max(rounds + 1, len(answered), len(scored), 1)
+    sent: list[float | None] = [None] * n
+    sent[0] = sent_at if sent_at is not None else (generator_sent[0] if generator_sent else None)
+    for r in range(1, n):
+        sent[r] = scored[r - 1] if r - 1 < len(scored) else None
+    out: dict[str, list[float | None]] = {}
+    for name, values in (("sent", sent), ("answered", answered), ("scored", scored)):
+        if any(v is not None for v in values):
+            out[name] = values
+    return out
+
+
+def question_from_row(
+    row: Row, in_flight_attempts: Sequence[LlmAttempt] = ()
+) -> QuestionOutcome | None:
+    """One LLM pass from a row of :data:`~experiments.collect_sql.QUESTIONS`; None when its
+    intended send time is unknown (a pass the generator's telemetry never reported)."""
+    intended = _float(row.get("intended_at"))
+    if intended is None:
+        intended = _float(row.get("sent_intended_at"))
+    if intended is None:
+        return None
+    stored = row.get("terminal_state") or "in_flight"
+    if stored not in (*TERMINAL, "in_flight"):
+        log.warning("question %s has an unknown terminal state %r; counted in flight",
+                    row.get("question_id"), stored)
+        stored = "in_flight"
+    state = cast(TerminalState, stored)
+    sent_at = _float(row.get("sent_ack_at"))
+    if sent_at is None:
+        sent_at = _float(row.get("sent_at"))
+    rounds = _int(row.get("rounds"))
+    llm_calls = _int(row.get("llm_calls"))
+    failed = _int(row.get("failed_attempts"))
+    first_attempt = _float(row.get("first_attempt_at"))
+    if state == "in_flight" and in_flight_attempts:
+        rounds = max(rounds, max(a.round for a in in_flight_attempts))
+        llm_calls = max(llm_calls, len(in_flight_attempts))
+        failed = max(failed, sum(a.status == "error" for a in in_flight_attempts))
+        first = min(a.started_at for a in in_flight_attempts)
+        first_attempt = first if first_attempt is None else min(first_attempt, first)
+    answered = state in ANSWERED
+    return QuestionOutcome(
+        question_id=str(row["question_id"]),
+        intended_at=intended,
+        sent_at=sent_at,
+        first_attempt_at=first_attempt,
+        durable_at=_float(row.get("durable_at")) if state != "in_flight" else None,
+        state=state,
+        dlq_reason=row.get("dlq_reason") if state == "dead_lettered" else None,
+        rounds=rounds,
+        llm_calls=llm_calls,
+        failed_attempts=failed,
+        score_round0=_float(row.get("score_round0")),
+        score_final=_float(row.get("score")) if answered else None,
+        access_count=max(1, _int(row.get("access_count"), 1)),
+        hops=metric_hops(row.get("hops"), sent_at=sent_at, rounds=rounds),
+    )
+
+
+def attempt_from_row(row: Row, *, came_from_tier: str | None = None) -> LlmAttempt:
+    """An ``attempts`` row (storage's split of each wait into backoff and tier time).
+
+    Storage puts ``tier`` on the attempt that was *deferred*; the metrics want it on the attempt
+    that *came back* from the tier (beside its ``tier_wait_s``): ``came_from_tier`` is the
+    previous attempt's tier (see :func:`attempts_from_rows`).
+    """
+    return LlmAttempt(
+        question_id=str(row["question_id"]),
+        round=int(row["round"]),
+        attempt=int(row["number"]),
+        started_at=float(row["started_at"]),
+        ended_at=float(row["ended_at"]),
+        status=row["status"],
+        error_class=row.get("error_class"),
+        delay_before_s=_float(row.get("delay_before_s")) or 0.0,
+        tier_wait_s=_float(row.get("tier_wait_s")) or 0.0,
+        tier=came_from_tier,
+    )
+
+
+def attempts_from_rows(rows: Iterable[Row]) -> list[LlmAttempt]:
+    """``attempts`` rows ordered by (question, round, number) -> LlmAttempts, each carrying the
+    tier the previous attempt of its round was deferred to."""
+    out: list[LlmAttempt] = []
+    prev: Row | None = None
+    for row in rows:
+        same_round = (prev is not None and prev["question_id"] == row["question_id"]
+                      and prev["round"] == row["round"])
+        deferred = same_round and prev is not None and bool(prev.get("deferred"))
+        tier = prev.get("tier") if deferred and prev is not None else None
+        out.append(attempt_from_row(row, came_from_tier=tier))
+        prev = row
+    return out
+
+
+def attempts_from_events(rows: Iterable[Row]) -> dict[str, list[LlmAttempt]]:
+    """``llm_attempt`` events of passes still in flight -> attempts per question.
+
+    Redeliveries (a worker crashed after the call and the record was processed again) repeat
+    ``(round, attempt)``; the first event of each is kept. The wait before an attempt is taken
+    from the previous attempt's route: ``backoff`` -> ``delay_before_s`` = its ``delay_s``;
+    ``defer`` -> ``tier_wait_s`` = previous end -> this start (the deferral follows the failed
+    call at once), with the tier the worker chose.
+    """
+    seen: dict[str, dict[tuple[int, int], Row]] = defaultdict(dict)
+    for row in rows:
+        qid = row.get("question_id")
+        if qid is None or row.get("round") is None or row.get("attempt") is None:
+            continue
+        key = (int(row["round"]), int(row["attempt"]))
+        kept = seen[str(qid)].get(key)
+        if kept is None or float(row["ts"]) < float(kept["ts"]):
+            seen[str(qid)][key] = row
+    out: dict[str, list[LlmAttempt]] = {}
+    for qid, by_key in seen.items():
+        attempts: list[LlmAttempt] = []
+        prev: Row | None = None
+        for (rnd, number), row in sorted(by_key.items()):
+            attrs = row.get("attrs") or {}
+            ended = float(row["ts"])
+            started = _float(attrs.get("started_at"))
+            if started is None:
+                started = ended - (_float(attrs.get("latency_s")) or 0.0)
+            delay_before = tier_wait = 0.0
+            tier = None
+            if prev is not None and int(prev["round"]) == rnd:
+                pattrs = prev.get("attrs") or {}
+                if pattrs.get("action") == "defer":
+                    tier_wait = max(0.0, started - float(prev["ts"]))
+                    tier = pattrs.get("tier")
+                elif pattrs.get("action") == "backoff":
+                    delay_before = _float(pattrs.get("delay_s")) or 0.0
+            status: AttemptStatus = "ok" if attrs.get("status") == "ok" else "error"
+            attempts.append(LlmAttempt(
+                question_id=qid, round=rnd, attempt=number, started_at=min(started, ended),
+                ended_at=ended, status=status,
+                error_class=None if status == "ok" else (attrs.get("error_class") or None),
+                delay_before_s=delay_before, tier_wait_s=tier_wait, tier=tier,
+            ))
+            prev = row
+        out[qid] = attempts
+    return out
+
+
+def cache_hit_from_event(row: Row) -> QuestionOutcome:
+    """A ``cache_hit`` event: a generator request served from storage, no LLM call.
+
+    Its id is the question it was served from (ids repeat, as the model allows for cache hits);
+    it is "durable" when it was served (the event time), so its end-to-end time is the lookup.
+    """
+    attrs = row.get("attrs") or {}
+    served = float(row["ts"])
+    intended = _float(attrs.get("intended_at"))
+    reported = attrs.get("terminal_state")
+    if reported not in ANSWERED:
+        log.warning("cache hit on %s reports state %r; counted accepted", row.get("question_id"),
+                    reported)
+        reported = "accepted"
+    state = cast(TerminalState, reported)
+    score = _float(attrs.get("score"))
+    return QuestionOutcome(
+        question_id=str(row.get("question_id") or ""),
+        intended_at=served if intended is None else intended,
+        durable_at=served,
+        state=state,
+        rounds=0,
+        llm_calls=0,
+        score_final=score,
+        cache_hit=True,
+        access_count=max(1, _int(attrs.get("access_count"), 1)),
+    )
+
+
+def window_from_event(row: Row) -> WindowEvent | None:
+    """A ``flink_window`` event's attrs (see flink/windows.py); None without a window start."""
+    attrs = row.get("attrs") or {}
+    start = _float(attrs.get("window_start"))
+    if start is None:
+        return None
+    return WindowEvent(
+        window_start=start,
+        window_end=_float(attrs.get("window_end")),
+        scored=_int(attrs.get("scored")),
+        accepted=_int(attrs.get("accepted")),
+        sent_back=_int(attrs.get("sent_back")),
+        low_quality=_int(attrs.get("low_quality")),
+        mean_score=_float(attrs.get("mean_score")),
+    )
+
+
+def load_window(summary: Mapping[str, Any] | None) -> tuple[float, float] | None:
+    """(started_at, ended_at) of the arrival schedule from a stored load summary.
+
+    Accepts the generator's ``LoadSummary.to_dict()`` itself or a summary that nests it under
+    ``load``; None when neither holds both times (or they are zero, i.e. no arrival happened).
+    """
+    if not summary:
+        return None
+    for candidate in (summary, summary.get("load")):
+        if isinstance(candidate, Mapping):
+            start = _float(candidate.get("started_at"))
+            end = _float(candidate.get("ended_at"))
+            if start and end and end >= start:
+                return start, end
+    return None
+
+
+def intended_range(questions: Sequence[QuestionOutcome]) -> tuple[float, float] | None:
+    """The first and last intended send time (the fallback load window)."""
+    times = [q.intended_at for q in questions]
+    return (min(times), max(times)) if times else None
+
+
+def spec_float(spec: Mapping[str, Any], *path: str) -> float | None:
+    node: Any = spec
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return _float(node)
+
+
+def slo_of(spec: Mapping[str, Any]) -> float | None:
+    """The spec's ``slo_s``; 0 (the schema's "none") and absence give None."""
+    slo = spec_float(spec, "slo_s")
+    return slo if slo and slo > 0 else None
