@@ -87,10 +87,8 @@ def screenshot(url: str | Path, path: Path, *, full_page: bool = True, timeout_s
     Waits for the page's load event (images included), not for a fixed time. Reuses BROWSER
     when given (cheaper for many pages), else starts and stops a chromium of its own.
     """
-    if isinstance(url, Path) or "://" not in url:
-        target = Path(url).resolve().as_uri()  # a local file, relative or absolute
-    else:
-        target = url
+    # A local file (relative or absolute) becomes a file:// URL; URLs pass unchanged.
+    target = Path(url).resolve().as_uri() if isinstance(url, Path) or "://" not in url else url
     if browser is None:
         with launch_chromium() as own:
             return screenshot(target, path, full_page=full_page, timeout_s=timeout_s, browser=own)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def test_experiment_task_order(dagbag):
     dag = dagbag.dags["experiment"]
     order = ["validate", "register", "generate_load", "wait_until_terminal", "collect_and_report",
              "compare_with_previous"]
-    for upstream, downstream in zip(order, order[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(order):
         assert downstream in {t.task_id for t in dag.get_task(upstream).get_flat_relatives(upstream=False)}, (
             upstream, downstream)
     assert dag.get_task("wait_until_terminal").mode == "reschedule"

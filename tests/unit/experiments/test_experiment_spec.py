@@ -57,7 +57,7 @@ def test_overrides():
     assert changed["retry"]["base_s"] == 0.5
     assert changed["retry"]["jitter"] == "decorrelated"
     assert changed["scoring"]["max_rounds"] == 0 and changed["seed"] == 7
-    with pytest.raises(spec.SpecError, match="retry.cap_s"):
+    with pytest.raises(spec.SpecError, match=r"retry\.cap_s"):
         spec.apply_overrides(full, ["retry.cap_s=-2"])
 
 
