@@ -54,7 +54,8 @@ def experiment() -> None:
         from harness import pipeline
 
         pipeline.provision_topics()
-        pipeline.ensure_services()
+        pipeline.ensure_services(workers=spec["workers"]["count"],
+                                 concurrency=spec["workers"]["concurrency"])
         return pipeline.ensure_flink_job()
 
     @task

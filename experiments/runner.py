@@ -136,13 +136,14 @@ def experiment_policy(spec: Mapping[str, Any]) -> dict[str, Any]:
     """What every record carries: retry policy, scoring settings, LLM request parameters."""
     return {
         "ref": f"{spec['retry']['kind']}/{spec['retry'].get('jitter', 'none')}",
-        "retry": spec_module.retry_policy(spec),
+        # max_deferrals is the worker's routing knob; it travels with the policy (stripped by the
+        # worker before the policy is built).
+        "retry": {**spec_module.retry_policy(spec), "max_deferrals": spec["retry"]["max_deferrals"]},
         "score_threshold": spec["scoring"]["threshold"],
         "max_rounds": spec["scoring"]["max_rounds"],
         "scorer": spec["scoring"]["scorer"],
         "llm": {"model": spec["llm"]["model"], "max_tokens": spec["llm"]["max_tokens"],
-                "timeout_s": spec["llm"]["timeout_s"],
-                "max_deferrals": spec["retry"]["max_deferrals"]},
+                "timeout_s": spec["llm"]["timeout_s"]},
     }
 
 
@@ -268,6 +269,8 @@ def run_experiment(spec: Mapping[str, Any], label: str | None = None,
 
     handle = register(spec, label)
     pipeline.provision_topics()
+    pipeline.ensure_services(workers=spec["workers"]["count"],
+                             concurrency=spec["workers"]["concurrency"])
     pipeline.ensure_flink_job()
     counters = configure_llm(spec)
     generate(handle, spec, progress)

@@ -54,13 +54,21 @@ def ensure_flink_job(parallelism: int | None = None) -> str:
         return job_id
 
 
-def ensure_services() -> None:
-    """Start the local stack's services that are not running (no-op for running ones)."""
+def ensure_services(workers: int | None = None, concurrency: int | None = None) -> None:
+    """Start the local stack's services that are not running (no-op for running ones).
+
+    WORKERS and CONCURRENCY size the LLM worker fleet (an experiment's `workers` section); a
+    change restarts the workers (each drains its in-flight work on SIGTERM) before the run.
+    """
     stack = Stack()
-    if stack.supervisor.running():
-        stack.up()
-    else:
+    if not stack.supervisor.running():
         raise RuntimeError("the local stack is not running: start it with `harness up`")
+    if workers is not None and concurrency is not None:
+        from pipeline.supervised import write_fleet
+
+        if write_fleet(stack.layout, workers, concurrency):
+            log.info("worker fleet: %d worker(s) x %d in flight", workers, concurrency)
+    stack.up()
 
 
 def service_health() -> dict[str, probes.ProbeResult]:

@@ -7,7 +7,9 @@ before they start: it creates the topics of the spec (idempotent) and migrates t
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -49,9 +51,35 @@ def _service(name: str, layout: Layout, args: list[str], host: str, port: int,
     )
 
 
+def fleet_file(layout: Layout) -> Path:
+    """The worker fleet an experiment asked for (count, concurrency); absent = the settings'."""
+    return layout.conf / "fleet.json"
+
+
+def read_fleet(layout: Layout) -> dict[str, int]:
+    try:
+        return {k: int(v) for k, v in json.loads(fleet_file(layout).read_text()).items()}
+    except FileNotFoundError:
+        return {}
+
+
+def write_fleet(layout: Layout, count: int, concurrency: int) -> bool:
+    """Record the fleet for the next `harness up`; True when it changed."""
+    wanted = {"count": int(count), "concurrency": int(concurrency)}
+    if read_fleet(layout) == wanted:
+        return False
+    fleet_file(layout).parent.mkdir(parents=True, exist_ok=True)
+    fleet_file(layout).write_text(json.dumps(wanted))
+    return True
+
+
 def services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> list[Service]:
     sim = SimulatorSettings()
     worker = WorkerSettings()
+    fleet = read_fleet(layout)
+    worker_env = dict(endpoints.service_env())
+    if "concurrency" in fleet:
+        worker_env["HARNESS_WORKER_CONCURRENCY"] = str(fleet["concurrency"])
     relay, storage, sink = RelaySettings(), StorageSettings(), EventSinkSettings()
     out = [
         _service("llm-simulator", layout, ["sim"], sim.host, sim.port, endpoints, stop_wait_s=10),
@@ -61,12 +89,14 @@ def services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> l
         _service("events-sink", layout, ["events-sink"], sink.health_host, sink.health_port,
                  endpoints),
     ]
-    for i in range(worker.count):
-        out.append(_service(
+    for i in range(fleet.get("count", worker.count)):
+        service = _service(
             f"worker-{i}", layout, ["worker", "--index", str(i)], worker.health_host,
             worker.health_port + i, endpoints,
             stop_wait_s=int(worker.drain_timeout_s) + 15,  # SIGTERM drains in-flight work
-        ))
+        )
+        service.env = worker_env
+        out.append(service)
     return out
 
 
