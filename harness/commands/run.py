@@ -1,0 +1,53 @@
+"""`harness run SPEC.yaml [--set key=value ...]`: one experiment without Airflow (the same steps
+the `experiment` DAG runs, in this process), and `harness pipeline start | stop | status`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _run(args: argparse.Namespace) -> int:
+    from experiments import spec as spec_module
+    from experiments.runner import compare_with_previous, run_experiment
+
+    try:
+        spec = spec_module.apply_overrides(spec_module.load(args.spec), args.set or [])
+    except spec_module.SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    handle = run_experiment(spec, progress=print)
+    comparison = compare_with_previous(handle)
+    print(f"report:     {handle.report_dir}/index.html")
+    if comparison:
+        print(f"comparison: {comparison}/index.html")
+    return 0
+
+
+def _pipeline(args: argparse.Namespace) -> int:
+    from harness import pipeline
+
+    if args.action == "start":
+        pipeline.provision_topics()
+        pipeline.ensure_services()
+        print(f"scoring job: {pipeline.ensure_flink_job()}")
+    elif args.action == "stop":
+        print(json.dumps(pipeline.stop(savepoint=not args.no_savepoint), indent=2))
+    health = pipeline.service_health()
+    job = pipeline.flink_job_running()
+    for name, result in sorted(health.items()):
+        print(f"{name:<16} {'healthy' if result.ok else 'NOT healthy'}  {result.detail}")
+    print(f"{'scoring job':<16} {'running' if job.ok else 'NOT running'}  {job.detail}")
+    return 0 if args.action == "stop" or (job.ok and all(r.ok for r in health.values())) else 3
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = sub.add_parser("run", help="run one experiment spec directly (no Airflow)")
+    run.add_argument("spec")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a spec field")
+    run.set_defaults(func=_run)
+    pipe = sub.add_parser("pipeline", help="the long-running pipeline: start | stop | status")
+    pipe.add_argument("action", choices=["start", "stop", "status"])
+    pipe.add_argument("--no-savepoint", action="store_true", help="stop: cancel the job instead")
+    pipe.set_defaults(func=_pipeline)
