@@ -1,0 +1,294 @@
+"""Sustained throughput of the scoring job on the Flink cluster, with each scorer at parallelism
+1 and 2, beside the bare scorer's throughput measured in the same run.
+
+    .state/venv/bin/python bench/bench_flink_job.py                 # both scorers, p = 1 and 2
+    .state/venv/bin/python bench/bench_flink_job.py --scorers lexical --parallelism 1
+
+For each (scorer, parallelism): private topics (unique prefix), N answers produced up front
+(synthetic 20-120-word answers and references, every question distinct, policy threshold -1
+so that each answer is accepted and leaves as one qa.results record), then the job is
+submitted and drains the backlog. Throughput is measured on the results' broker append times
+(LogAppendTime) between the 10th and the 90th percentile of the N, which leaves out the job's start (Python
+workers, model load) and its tail. The job is cancelled and the topics deleted afterwards.
+
+The bare scorer runs in the Flink environment (a subprocess of this script with --bare): the
+same scorer options as the job (one thread per scorer), `score_batch` over the same kind of
+pairs in batches of the job's max batch, cold reference cache, best of 3.
+
+Needs the stack (`harness up`) and both task slots free for parallelism 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+DEFAULT_N = {"lexical": 20_000, "minilm": 480}
+BARE_N = {"lexical": 20_000, "minilm": 128}
+
+
+# --- the bare scorer (runs in the Flink environment) ------------------------------------------
+
+
+def bare(scorer_name: str, n: int, batch: int, params: dict) -> dict:
+    sys.path.insert(0, str(BENCH_DIR))
+    from bench_scorers import make_pairs  # the scorer bench's synthetic answers
+
+    from flink.scoring import get_scorer
+
+    pairs = make_pairs(n, seed=11)
+    best = 0.0
+    for _ in range(3):
+        scorer = get_scorer(scorer_name, **params)  # fresh: cold reference cache
+        scorer.load()
+        start = time.perf_counter()
+        for i in range(0, n, batch):
+            scorer.score_batch(pairs[i : i + batch])
+        best = max(best, n / (time.perf_counter() - start))
+    return {"scorer": scorer_name, "pairs": n, "batch": batch, "pairs_per_s": best}
+
+
+def bare_in_flink_env(scorer: str, n: int, batch: int, params: dict) -> float:
+    python = REPO / ".state" / "flink-venv" / "bin" / "python"
+    out = subprocess.run(
+        [
+            str(python),
+            __file__,
+            "--bare",
+            scorer,
+            "--n",
+            str(n),
+            "--max-batch",
+            str(batch),
+            "--params",
+            json.dumps(params),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["pairs_per_s"])
+
+
+# --- the job ----------------------------------------------------------------------------------
+
+
+def make_answers(n: int, scorer: str, experiment: str) -> list:
+    sys.path.insert(0, str(BENCH_DIR))
+    from bench_scorers import make_pairs
+
+    from pipeline.messages import Envelope
+
+    pairs = make_pairs(n, seed=11)
+    return [
+        Envelope.model_validate(
+            {
+                "experiment_id": experiment,
+                "question_id": f"q-{i}",
+                "attempt": 1,
+                "question": {"title": f"question {i}"},
+                "reference_answer": reference,
+                "policy": {"score_threshold": -1.0, "max_rounds": 0, "scorer": scorer},
+                "intended_at": 1.0,
+                "created_at": 1.0,
+                "answer": {"text": text, "model": "bench"},
+            }
+        )
+        for i, (text, reference) in enumerate(pairs)
+    ]
+
+
+def free_slots() -> int:
+    """Free task slots, counting none while another job is active (a restarting job has
+    released its slots but will take them back)."""
+    from flink.control import ACTIVE_STATES
+    from harness.stack.flink_client import FlinkClient
+
+    client = FlinkClient()
+    try:
+        if any(j.get("state") in ACTIVE_STATES for j in client.jobs()):
+            return 0
+        return sum(
+            int(tm.get("freeSlots", 0))
+            for tm in client._json("GET", "/taskmanagers")["taskmanagers"]
+        )
+    finally:
+        client.close()
+
+
+def wait_for_slots(n: int, timeout_s: float) -> bool:
+    """True once n task slots are free and no other job runs (the cluster is shared), False
+    at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while free_slots() < n:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(5)
+    return True
+
+
+def run_job(
+    scorer: str,
+    parallelism: int,
+    n: int,
+    max_batch: int,
+    params: dict,
+    timeout_s: float,
+    **overrides: object,
+) -> dict:
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from flink.control import ScoringJobControl, job_config
+    from harness.settings import get_settings
+    from pipeline.messages import encode
+    from pipeline.topics import load_topics
+
+    bootstrap = get_settings().kafka_bootstrap_servers
+    catalog = load_topics(prefix=f"bench{uuid.uuid4().hex[:6]}.")
+    specs = [catalog.answers, catalog.questions, catalog.results, catalog.dlq, catalog.events]
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    new_topics = [NewTopic(**s.new_topic_kwargs()) for s in specs]
+    # Results stamped by the broker when written (the job's sink would otherwise copy the input
+    # records' timestamps, i.e. when the backlog was produced).
+    new_topics[2].config["message.timestamp.type"] = "LogAppendTime"
+    for future in admin.create_topics(new_topics).values():
+        future.result(timeout=30)
+    control = ScoringJobControl()
+    config = job_config(
+        catalog=catalog,
+        bootstrap_servers=bootstrap,
+        default_scorer=scorer,
+        scorer_params={scorer: params} if params else {},
+        max_batch=max_batch,
+        checkpoint_interval_s=5.0,
+        window_s=5.0,
+        **overrides,
+    )
+    try:
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+        for env in make_answers(n, scorer, f"bench-{scorer}-p{parallelism}"):
+            producer.produce(catalog.answers.name, key=env.kafka_key(), value=encode(env))
+            producer.poll(0)
+        assert producer.flush(60) == 0
+        consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": uuid.uuid4().hex,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        consumer.subscribe([catalog.results.name])
+        t_submit = time.monotonic()
+        control.submit(config, parallelism=parallelism)
+        stamps: list[int] = []
+        seen: set[bytes] = set()
+        deadline = time.monotonic() + timeout_s
+        while len(seen) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(seen)} of {n} results after {timeout_s:.0f} s")
+            for msg in consumer.consume(1000, timeout=1.0):
+                if msg.error() is None and msg.key() not in seen:
+                    seen.add(msg.key())
+                    stamps.append(msg.timestamp()[1])
+        wall = time.monotonic() - t_submit
+        consumer.close()
+    finally:
+        control.stop(config.job_name)
+        control.close()
+        for future in admin.delete_topics([s.name for s in specs]).values():
+            future.result(timeout=30)
+    stamps.sort()
+    lo, hi = stamps[int(0.1 * n)], stamps[int(0.9 * n) - 1]
+    rate = (int(0.9 * n) - int(0.1 * n) - 1) / max((hi - lo) / 1000.0, 1e-3)
+    return {
+        "scorer": scorer,
+        "parallelism": parallelism,
+        "answers": n,
+        "answers_per_s": rate,
+        "wall_s": wall,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scorers", nargs="+", default=["lexical", "minilm"])
+    parser.add_argument("--parallelism", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--n", type=int, help="answers per job run (default: by scorer)")
+    parser.add_argument("--max-batch", type=int, default=64)
+    parser.add_argument(
+        "--params", default="{}", help="scorer options as JSON, e.g. '{\"threads\": 1}'"
+    )
+    parser.add_argument("--timeout", type=float, default=900.0, help="per job run, seconds")
+    parser.add_argument(
+        "--score-timeout",
+        type=float,
+        default=0.0,
+        help="the job's per-record scoring timeout (0: none)",
+    )
+    parser.add_argument(
+        "--slot-wait",
+        type=float,
+        default=600.0,
+        help="seconds to wait for free task slots (the cluster is shared) before skipping a run",
+    )
+    parser.add_argument("--bare", metavar="SCORER", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    params = json.loads(args.params)
+    if args.bare:
+        print(json.dumps(bare(args.bare, args.n or BARE_N[args.bare], args.max_batch, params)))
+        return 0
+
+    rows = []
+    for scorer in args.scorers:
+        bare_rate = bare_in_flink_env(scorer, BARE_N[scorer], args.max_batch, params)
+        print(f"bare {scorer}: {bare_rate:,.0f} pairs/s", file=sys.stderr, flush=True)
+        for p in args.parallelism:
+            if not wait_for_slots(p, args.slot_wait):
+                print(
+                    f"skipping {scorer} p={p}: fewer than {p} free task slots "
+                    f"after {args.slot_wait:.0f} s",
+                    file=sys.stderr,
+                )
+                continue
+            row = run_job(
+                scorer,
+                p,
+                args.n or DEFAULT_N[scorer],
+                args.max_batch,
+                params,
+                args.timeout,
+                score_timeout_s=args.score_timeout,
+            )
+            row["bare_pairs_per_s"] = bare_rate
+            rows.append(row)
+            print(
+                f"job {scorer} p={p}: {row['answers_per_s']:,.0f} answers/s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    print(
+        f"\n{'scorer':<9} {'p':>2} {'answers':>8} {'job answers/s':>14} "
+        f"{'bare pairs/s':>13} {'job/bare':>9} {'wall s':>7}"
+    )
+    for r in rows:
+        print(
+            f"{r['scorer']:<9} {r['parallelism']:>2} {r['answers']:>8} "
+            f"{r['answers_per_s']:>14,.1f} {r['bare_pairs_per_s']:>13,.1f} "
+            f"{r['answers_per_s'] / r['bare_pairs_per_s']:>9.3f} {r['wall_s']:>7.0f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
