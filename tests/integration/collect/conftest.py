@@ -1,5 +1,5 @@
-"""The dev stack's PostgreSQL (DSN from services.env), migrated; unique experiment ids whose rows
-are deleted after each test. The stack is not started here: these tests need only PostgreSQL."""
+"""The stack's PostgreSQL (brought up by the `endpoints` fixture), migrated; unique experiment ids
+whose rows are deleted after each test."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ TABLES = ("answers", "attempts", "events", "dead_letters")
 
 
 @pytest.fixture(scope="session")
-def db_settings() -> DatabaseSettings:
-    settings = DatabaseSettings()
+def db_settings(endpoints) -> DatabaseSettings:
+    settings = DatabaseSettings(dsn=endpoints.db_dsn)
     dsn = settings.dsn.get_secret_value()
 
     def reachable() -> probes.ProbeResult:
