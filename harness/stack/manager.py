@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import subprocess
@@ -70,6 +71,19 @@ class Stack:
 
     # -- up --------------------------------------------------------------------------------
     def up(self, with_pipeline: bool = True) -> Endpoints:
+        """Start what is not running and wait until everything is ready (idempotent).
+
+        Concurrent callers (a shell, an Airflow task, a test session) take turns on a file lock.
+        """
+        self.layout.run.mkdir(parents=True, exist_ok=True)
+        with open(self.layout.run / "up.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return self._up(with_pipeline)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _up(self, with_pipeline: bool) -> Endpoints:
         settings, layout = self.settings, self.layout
         t0 = time.monotonic()
         prepare.check_bootstrapped(layout)

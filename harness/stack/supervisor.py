@@ -152,7 +152,11 @@ class Supervisor:
         info = rpc.getProcessInfo(name)
         if info["statename"] in ("RUNNING", "STARTING"):
             return
-        rpc.startProcess(name, False)
+        try:
+            rpc.startProcess(name, False)
+        except xmlrpc.client.Fault as fault:
+            if "ALREADY_STARTED" not in fault.faultString:  # another caller won the race: fine
+                raise
 
     def stop(self, name: str) -> None:
         rpc = self._proxy().supervisor
