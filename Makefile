@@ -34,8 +34,8 @@ test: bootstrap test-unit
 	@$(PY) -m pytest $(wildcard tests/integration tests/e2e) -m "integration or e2e" $(PYTEST_ARGS)
 
 test-unit: bootstrap
-	@$(PY) -m pytest tests/unit -m unit --ignore=tests/unit/scoring -q $(PYTEST_ARGS)
-	@if [ -d tests/unit/scoring ]; then $(FPY) -m pytest tests/unit/scoring -m unit -q -p no:cacheprovider $(PYTEST_ARGS); fi
+	@$(PY) -m pytest tests/unit -m unit --ignore=tests/unit/scoring $(PYTEST_ARGS)
+	@if [ -d tests/unit/scoring ]; then $(FPY) -m pytest tests/unit/scoring -m unit -p no:cacheprovider $(PYTEST_ARGS); fi
 
 test-integration: bootstrap
 	@$(PY) -m pytest tests/integration -m integration $(PYTEST_ARGS)
