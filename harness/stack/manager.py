@@ -15,7 +15,7 @@ from harness.stack import configs, prepare, probes
 from harness.stack.airflow_env import airflow_env, connections, write_passwords_file
 from harness.stack.endpoints import Endpoints, resolve, write_services_env
 from harness.stack.layout import Layout
-from harness.stack.procs import alive, cmdline, descendants, terminate
+from harness.stack.procs import alive, cmdline, descendants, matching, terminate
 from harness.stack.services import Service, all_services
 from harness.stack.supervisor import Supervisor, write_config
 
@@ -141,7 +141,10 @@ class Stack:
             return []
         ours = descendants(pid)
         self.supervisor.shutdown()
-        left = alive(ours)
+        # A TaskManager killed by a crash leaves its PyFlink Python workers behind, re-parented
+        # to init: no longer below supervisord, but ours all the same (our Flink environment).
+        orphans = matching(str(self.layout.flink_venv), "pyflink.fn_execution")
+        left = alive(ours) | orphans
         if left:
             log.warning("%d process(es) outlived their service; terminating them", len(left))
             left = terminate(left)

@@ -67,3 +67,14 @@ def terminate(pids: set[int], timeout_s: float = 15.0) -> set[int]:
         if not alive(pids):
             return set()
     return alive(pids)
+
+
+def matching(*needles: str) -> set[int]:
+    """Live processes whose command line contains every NEEDLE (never this process)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            line = cmdline(int(entry))
+            if line and all(needle in line for needle in needles):
+                found.add(int(entry))
+    return alive(found)
