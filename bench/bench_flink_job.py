@@ -30,7 +30,7 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-DEFAULT_N = {"lexical": 20_000, "minilm": 480}
+DEFAULT_N = {"lexical": 20_000, "minilm": 1_200}
 BARE_N = {"lexical": 20_000, "minilm": 128}
 
 
