@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import time
 
-import pendulum
 from airflow.sdk import PokeReturnValue, dag, get_current_context, task
 
 from experiments import spec as spec_module
 from experiments.params import build_params
+from harness.dag_defaults import DAG_DEFAULTS
 
 DEFAULT_SPEC = spec_module.load(spec_module.SPECS_DIR / "demo.yaml")
 
@@ -26,13 +26,10 @@ log = logging.getLogger(__name__)
 
 @dag(
     dag_id="experiment",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
+    **DAG_DEFAULTS,
     max_active_runs=1,
     tags=["harness", "experiment"],
     doc_md=__doc__,
-    default_args={"owner": "harness", "retries": 0},
     params=build_params(DEFAULT_SPEC),
     render_template_as_native_obj=True,
 )
@@ -53,10 +50,8 @@ def experiment() -> None:
     def ensure_pipeline(spec: dict) -> str:
         from harness import pipeline
 
-        pipeline.provision_topics()
-        pipeline.ensure_services(workers=spec["workers"]["count"],
-                                 concurrency=spec["workers"]["concurrency"])
-        return pipeline.ensure_flink_job()
+        return pipeline.ensure_pipeline(workers=spec["workers"]["count"],
+                                        concurrency=spec["workers"]["concurrency"])
 
     @task
     def configure_llm(spec: dict) -> dict:

@@ -5,18 +5,16 @@ Uses the Kafka provider's admin hook (connection `kafka_default`, created by `ha
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import dag, task
+
+from harness.dag_defaults import DAG_DEFAULTS
 
 
 @dag(
     dag_id="kafka_topics",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
+    **{**DAG_DEFAULTS, "default_args": {**DAG_DEFAULTS["default_args"], "retries": 1}},
     tags=["harness", "kafka"],
     doc_md=__doc__,
-    default_args={"owner": "harness", "retries": 1},
 )
 def kafka_topics() -> None:
     @task

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import logging
 
-import pendulum
 from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
+
+from harness.dag_defaults import DAG_DEFAULTS
 
 log = logging.getLogger(__name__)
 
 
 @dag(
     dag_id="pipeline",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
+    **DAG_DEFAULTS,
     max_active_runs=1,
     tags=["harness", "pipeline"],
     doc_md=__doc__,
-    default_args={"owner": "harness", "retries": 0},
     params={
         "action": Param("start", type="string", enum=["start", "stop"], title="Action",
                         description="start the pipeline, or stop it"),

@@ -4,18 +4,16 @@ written to PostgreSQL and produced to Kafka, and both are read back."""
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
+
+from harness.dag_defaults import DAG_DEFAULTS
 
 
 @dag(
     dag_id="smoke",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
+    **DAG_DEFAULTS,
     tags=["harness", "smoke"],
     doc_md=__doc__,
-    default_args={"owner": "harness", "retries": 0},
     params={"message": Param("hello", type="string", title="Message",
                              description="written to PostgreSQL and Kafka, then read back")},
 )

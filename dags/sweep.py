@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from experiments import spec as spec_module
+from harness.dag_defaults import DAG_DEFAULTS
 
 log = logging.getLogger(__name__)
 SPEC_NAMES = sorted(p.stem for p in spec_module.SPECS_DIR.glob("*.yaml"))
@@ -20,13 +20,10 @@ SPEC_NAMES = sorted(p.stem for p in spec_module.SPECS_DIR.glob("*.yaml"))
 
 @dag(
     dag_id="sweep",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
+    **DAG_DEFAULTS,
     max_active_runs=1,
     tags=["harness", "experiment", "sweep"],
     doc_md=__doc__,
-    default_args={"owner": "harness", "retries": 0},
     params={
         "name": Param("sweep", type="string", title="Sweep name", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,60}$",
                       description="names the comparison folder"),

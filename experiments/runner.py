@@ -4,7 +4,7 @@ The DAG calls these functions, one per task, passing small JSON-able values betw
 
     validate(conf) -> spec
     register(spec, run_label) -> RunHandle (experiment ids, one per repeat, and the report folder)
-    ensure_pipeline(spec)                    (pipeline_control: topics, Flink job, services)
+    harness.pipeline.ensure_pipeline(...)    (topics, services, the Flink scoring job)
     configure_llm(spec) -> simulator counters before the load
     generate(handle, spec) -> load summaries (each repeat but the last is drained here)
     pending(handle) -> questions not yet terminal        (the DAG's sensor pokes this)
@@ -268,10 +268,8 @@ def run_experiment(spec: Mapping[str, Any], label: str | None = None,
     from harness import pipeline
 
     handle = register(spec, label)
-    pipeline.provision_topics()
-    pipeline.ensure_services(workers=spec["workers"]["count"],
+    pipeline.ensure_pipeline(workers=spec["workers"]["count"],
                              concurrency=spec["workers"]["concurrency"])
-    pipeline.ensure_flink_job()
     counters = configure_llm(spec)
     generate(handle, spec, progress)
     wait_until_drained(handle, handle.experiment_ids[-1], float(spec["drain_timeout_s"]))

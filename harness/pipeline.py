@@ -71,6 +71,14 @@ def ensure_services(workers: int | None = None, concurrency: int | None = None) 
     stack.up()
 
 
+def ensure_pipeline(workers: int | None = None, concurrency: int | None = None) -> str:
+    """Everything an experiment needs, started if missing: topics, services (the worker fleet
+    sized as asked), the scoring job. Returns the scoring job's id."""
+    provision_topics()
+    ensure_services(workers=workers, concurrency=concurrency)
+    return ensure_flink_job()
+
+
 def service_health() -> dict[str, probes.ProbeResult]:
     """Each pipeline service's health (the sensors poke this)."""
     stack = Stack()

@@ -29,9 +29,7 @@ def _pipeline(args: argparse.Namespace) -> int:
     from harness import pipeline
 
     if args.action == "start":
-        pipeline.provision_topics()
-        pipeline.ensure_services()
-        print(f"scoring job: {pipeline.ensure_flink_job()}")
+        print(f"scoring job: {pipeline.ensure_pipeline()}")
     elif args.action == "stop":
         print(json.dumps(pipeline.stop(savepoint=not args.no_savepoint), indent=2))
     health = pipeline.service_health()
