@@ -8,11 +8,14 @@ this script samples its /health counters. Reported: sustained answers/s over the
 per question (from /proc), which tells its capacity on one free core whatever else runs here.
 
 Backends:
-  sim   the LLM simulator as a separate process (the real HTTP path through the LLM client);
+  sim   the LLM simulator as a separate process (the real HTTP path through the LLM client of
+        ``--transport``: direct = one aiohttp POST per attempt, the workers' default; openai =
+        the official SDK; ``both`` runs the two one after the other and prints the ratio);
   stub  an in-process LLM that sleeps 1 s (no HTTP): the worker's own ceiling (Kafka, envelope,
         events, offsets) without the LLM client's cost.
 
-    .state/venv/bin/python bench/bench_worker.py [--backend sim|stub] [--duration 20]
+    .state/venv/bin/python bench/bench_worker.py [--backend sim|stub] [--transport direct|openai|both]
+                                                 [--duration 20]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.datasets import synthesize
@@ -38,7 +42,7 @@ from pipeline.kafka.clients import make_admin, make_consumer, make_producer
 from pipeline.kafka.health import Heartbeat
 from pipeline.kafka.settings import KafkaSettings
 from pipeline.llm.attempt import Completion, LLMAttempt
-from pipeline.llm.sim.runner import SimulatorProcess
+from pipeline.llm.sim.runner import SimulatorAdmin, SimulatorProcess
 from pipeline.messages import Envelope, ExperimentPolicy, encode
 from pipeline.topics import load_topics
 from pipeline.worker.policies import PolicyCache
@@ -86,7 +90,8 @@ class StubLLM:
         self.latency_s = latency_s
 
     async def complete(self, prompt: str, *, reference: str | None = None,
-                       max_tokens: int | None = None) -> Completion:
+                       max_tokens: int | None = None, model: str | None = None,
+                       timeout_s: float | None = None, base_url: str | None = None) -> Completion:
         start = time.time()
         await asyncio.sleep(self.latency_s)
         return Completion("a stub answer of a few words", "stub", "stop",
@@ -113,15 +118,20 @@ def run_stub_worker(kafka: KafkaSettings, topics, settings: WorkerSettings, hear
     uvloop.run(main())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backend", choices=("sim", "stub"), default="sim")
-    parser.add_argument("--duration", type=float, default=20.0, help="measured seconds")
-    parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, default=IN_FLIGHT)
-    args = parser.parse_args()
+@dataclass
+class Measured:
+    transport: str
+    answered: float
+    seconds: float
+    cpu_per_question_s: float
 
-    kafka = KafkaSettings()
+    @property
+    def rate(self) -> float:
+        return self.answered / self.seconds
+
+
+def measure(args: argparse.Namespace, kafka: KafkaSettings, transport: str) -> Measured:
+    """Produce the questions to private topics, run one worker through them, sample its counters."""
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     topics = load_topics(prefix=prefix)
     admin = make_admin(kafka)
@@ -139,12 +149,11 @@ def main() -> int:
     try:
         if args.backend == "sim":
             sim = SimulatorProcess(profile="instant", extra_args=()).start()
-            from pipeline.llm.sim.runner import SimulatorAdmin
-            SimulatorAdmin(sim.url).set_profile({"name": "instant",
-                                                 "latency": {"fixed_s": LATENCY_S}})
+            SimulatorAdmin(sim.url).set_profile({"name": "instant", "latency": {"fixed_s": LATENCY_S}})
             port = 18100 + os.getpid() % 500
             env = {**os.environ, "HARNESS_KAFKA_BOOTSTRAP": kafka.bootstrap,
                    "HARNESS_TOPIC_PREFIX": prefix, "HARNESS_LLM_BASE_URL": sim.base_url,
+                   "HARNESS_LLM_TRANSPORT": transport,
                    "HARNESS_WORKER_CONCURRENCY": str(args.concurrency),
                    "HARNESS_WORKER_MAX_PENDING": str(2 * args.concurrency),
                    "HARNESS_WORKER_HEALTH_PORT": str(port)}
@@ -183,18 +192,45 @@ def main() -> int:
         if sim is not None:
             sim.stop()
         delete_topics(admin, topics.names())
+    return Measured(transport, a1 - a0, t1 - t0, (c1 - c0) / max(1.0, a1 - a0))
 
-    rate = (a1 - a0) / (t1 - t0)
-    cpu_per_q = (c1 - c0) / max(1.0, a1 - a0)
+
+def report(args: argparse.Namespace, m: Measured) -> None:
     ceiling = args.concurrency / LATENCY_S
-    print(f"backend             {args.backend} ({'simulator process, LLM client over HTTP' if args.backend == 'sim' else 'in-process stub, no HTTP'})")
+    what = (f"simulator process, LLM client over HTTP, transport {m.transport}" if args.backend == "sim"
+            else "in-process stub, no HTTP")
+    print(f"backend             {args.backend} ({what})")
     print(f"latency, in flight  {LATENCY_S:.1f} s, {args.concurrency} requests (ceiling {ceiling:.0f}/s)")
-    print(f"answered            {a1 - a0:.0f} in {t1 - t0:.1f} s after {args.warmup:.0f} s warm-up")
-    print(f"sustained           {rate:.0f} questions/s   target {TARGET:.0f}/s   ratio {rate / TARGET:.2f}x"
-          f"   of ceiling {rate / ceiling:.2f}x")
-    print(f"worker CPU          {cpu_per_q * 1000:.2f} ms/question -> {1 / cpu_per_q if cpu_per_q else 0:.0f}"
+    print(f"answered            {m.answered:.0f} in {m.seconds:.1f} s after {args.warmup:.0f} s warm-up")
+    print(f"sustained           {m.rate:.0f} questions/s   target {TARGET:.0f}/s   ratio {m.rate / TARGET:.2f}x"
+          f"   of ceiling {m.rate / ceiling:.2f}x")
+    cpu = m.cpu_per_question_s
+    print(f"worker CPU          {cpu * 1000:.2f} ms/question -> {1 / cpu if cpu else 0:.0f}"
           f" questions/s on one free core{' (bench process, includes this script)' if args.backend == 'stub' else ''}")
-    print(f"machine load        {os.getloadavg()[0]:.1f} (1-min load average on {os.cpu_count()} cores)")
+    print(f"machine load        {os.getloadavg()[0]:.1f} (1-min load average on {os.cpu_count()} cores)",
+          flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sim", "stub"), default="sim")
+    parser.add_argument("--transport", choices=("direct", "openai", "both"), default="direct",
+                        help="the workers' LLM client (backend sim)")
+    parser.add_argument("--duration", type=float, default=20.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=IN_FLIGHT)
+    args = parser.parse_args()
+
+    kafka = KafkaSettings()
+    transports = ("direct", "openai") if args.transport == "both" else (args.transport,)
+    results = []
+    for transport in transports if args.backend == "sim" else ("stub",):
+        results.append(measure(args, kafka, transport))
+        report(args, results[-1])
+    if len(results) == 2:
+        direct, sdk = results
+        print(f"direct vs openai    {direct.rate / sdk.rate:.2f}x questions/s, "
+              f"{direct.cpu_per_question_s / sdk.cpu_per_question_s:.2f}x CPU per question")
     return 0
 
 

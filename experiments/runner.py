@@ -142,8 +142,10 @@ def experiment_policy(spec: Mapping[str, Any]) -> dict[str, Any]:
         "score_threshold": spec["scoring"]["threshold"],
         "max_rounds": spec["scoring"]["max_rounds"],
         "scorer": spec["scoring"]["scorer"],
+        # base_url: the workers call it instead of their own endpoint (backend openai only).
         "llm": {"model": spec["llm"]["model"], "max_tokens": spec["llm"]["max_tokens"],
-                "timeout_s": spec["llm"]["timeout_s"]},
+                "timeout_s": spec["llm"]["timeout_s"],
+                "base_url": spec["llm"]["base_url"] if spec["llm"]["backend"] == "openai" else ""},
     }
 
 

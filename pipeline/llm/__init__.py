@@ -1,9 +1,9 @@
 """The LLM layer: the client that owns every retry, its error classification, and the simulator.
 
-    from pipeline.llm import LLMClient, LLMSettings, complete_with_retries
+    from pipeline.llm import LLMSettings, complete_with_retries, make_llm_client
     from pipeline.retry import build_policy
 
-    async with LLMClient(LLMSettings()) as client:
+    async with make_llm_client(LLMSettings()) as client:  # DirectLLMClient or LLMClient (the SDK)
         result = await complete_with_retries(client, "Why is the sky blue?", build_policy({...}),
                                              reference=best_answer)
 
@@ -23,6 +23,9 @@ _EXPORTS: dict[str, str] = {
     "classify_response": "pipeline.llm.classify",
     "classify_status": "pipeline.llm.classify",
     "LLMClient": "pipeline.llm.client",
+    "make_llm_client": "pipeline.llm.client",
+    "ChatClient": "pipeline.llm.base",
+    "DirectLLMClient": "pipeline.llm.direct",
     "format_duration": "pipeline.llm.headers",
     "parse_duration": "pipeline.llm.headers",
     "parse_ratelimit_reset": "pipeline.llm.headers",

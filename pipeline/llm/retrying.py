@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pipeline.llm.attempt import Completion
-from pipeline.llm.client import LLMClient, Messages
+from pipeline.llm.base import ChatClient, Messages
 from pipeline.retry.clock import Clock, Sleep, monotonic, real_sleep
 from pipeline.retry.policy import RetryPolicy
 from pipeline.retry.runner import RetryResult, call_with_retries
@@ -13,7 +13,7 @@ from pipeline.retry.state import RetryState
 
 
 async def complete_with_retries(
-    client: LLMClient,
+    client: ChatClient,
     prompt: str | Messages,
     policy: RetryPolicy,
     *,

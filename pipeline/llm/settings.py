@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -13,6 +15,11 @@ class LLMSettings(BaseSettings):
 
     base_url: str = Field(
         default="http://127.0.0.1:8000/v1", description="OpenAI-compatible base URL (the simulator by default)."
+    )
+    transport: Literal["direct", "openai"] = Field(
+        default="direct",
+        description="direct: one aiohttp POST per attempt (the workers' default: 0.4x the CPU "
+        "per request); openai: the official openai SDK (max_retries=0). Same classification.",
     )
     model: str = Field(default="sim-gpt", description="Model name sent with every request.")
     api_key: SecretStr = Field(

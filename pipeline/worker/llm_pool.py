@@ -3,25 +3,30 @@
 The openai SDK's HTTP connection pool (httpcore) gets slower per request as it grows (its
 request-to-connection assignment scans the whole pool), so hundreds of requests in flight
 through one client cost several times the CPU of the same load over a few smaller pools.
-A worker with concurrency C uses ceil(C / connections_per_client) clients.
+A worker with concurrency C uses ceil(C / connections_per_client) clients, of the kind
+``LLMSettings.transport`` names (:func:`pipeline.llm.client.make_llm_client`).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
 
 from pipeline.llm.attempt import Completion
-from pipeline.llm.client import LLMClient
+from pipeline.llm.client import make_llm_client
 from pipeline.llm.settings import LLMSettings
 from pipeline.llm.transport import httpx_module
 
+log = logging.getLogger(__name__)
+
 
 def http_client(kind: str, settings: LLMSettings) -> Any:
-    """None (the LLM client's default httpx stack) or the openai SDK's aiohttp-backed client
-    (``openai.DefaultAioHttpClient``, vendored by the SDK), with a pool of the client's size."""
-    if kind == "httpx":
+    """The HTTP client under the openai SDK (transport ``openai`` only): None (the SDK's default
+    httpx stack) or its aiohttp-backed client (``openai.DefaultAioHttpClient``), with a pool of
+    the client's size."""
+    if kind == "httpx" or settings.transport != "openai":
         return None
     if kind == "aiohttp":
         import openai
@@ -44,7 +49,7 @@ class LLMPool:
 
     @classmethod
     def create(cls, settings: LLMSettings, *, concurrency: int, connections_per_client: int,
-               http: str = "httpx", factory: Callable[..., Any] = LLMClient) -> LLMPool:
+               http: str = "httpx", factory: Callable[..., Any] = make_llm_client) -> LLMPool:
         n = max(1, math.ceil(concurrency / max(1, connections_per_client)))
         per = math.ceil(concurrency / n)
         client_settings = settings.model_copy(update={"max_connections": per})
@@ -52,12 +57,15 @@ class LLMPool:
                     for _ in range(n)])
 
     async def complete(self, prompt: str, *, reference: str | None = None,
-                       max_tokens: int | None = None) -> Completion:
-        i = min(range(len(self.busy)), key=self.busy.__getitem__)
-        self.busy[i] += 1
+                       max_tokens: int | None = None, model: str | None = None,
+                       timeout_s: float | None = None, base_url: str | None = None) -> Completion:
+        """``base_url`` must be None or this pool's: :class:`LLMEndpoints` routes by endpoint."""
+        busy = self.busy
+        i = busy.index(min(busy))
+        busy[i] += 1
         try:
-            return await self.clients[i].complete(prompt, reference=reference,
-                                                  max_tokens=max_tokens)
+            return await self.clients[i].complete(prompt, reference=reference, max_tokens=max_tokens,
+                                                  model=model, timeout_s=timeout_s)
         finally:
             self.busy[i] -= 1
 
@@ -66,6 +74,44 @@ class LLMPool:
             await client.aclose()
 
     async def __aenter__(self) -> LLMPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class LLMEndpoints:
+    """The worker's LLM: one :class:`LLMPool` per endpoint. Its own endpoint
+    (``HARNESS_LLM_BASE_URL``) is opened at once; an endpoint a record names (``policy.llm.base_url``,
+    from an experiment with ``llm.backend: openai``) is opened on first use, with the same settings
+    (API key, transport, pool size). So one running worker serves experiments against the
+    simulator and against a real endpoint without a restart."""
+
+    def __init__(self, settings: LLMSettings, make_pool: Callable[[LLMSettings], LLMPool]) -> None:
+        self.settings = settings
+        self._make_pool = make_pool
+        self.pools: dict[str, LLMPool] = {self._key(settings.base_url): make_pool(settings)}
+
+    @staticmethod
+    def _key(base_url: str) -> str:
+        return base_url.rstrip("/")
+
+    def pool(self, base_url: str | None = None) -> LLMPool:
+        key = self._key(base_url or self.settings.base_url)
+        pool = self.pools.get(key)
+        if pool is None:
+            log.info("opening a connection pool to LLM endpoint %s", key)
+            pool = self.pools[key] = self._make_pool(self.settings.model_copy(update={"base_url": key}))
+        return pool
+
+    async def complete(self, prompt: str, *, base_url: str | None = None, **params: Any) -> Completion:
+        return await self.pool(base_url).complete(prompt, **params)
+
+    async def aclose(self) -> None:
+        for pool in self.pools.values():
+            await pool.aclose()
+
+    async def __aenter__(self) -> LLMEndpoints:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from pipeline.events import hops as H
 from pipeline.events.emitter import EventEmitter
@@ -52,7 +53,32 @@ _DETAIL_MAX = 500
 
 class LLM(Protocol):
     async def complete(self, prompt: str, *, reference: str | None = None,
-                       max_tokens: int | None = None) -> Completion: ...
+                       max_tokens: int | None = None, model: str | None = None,
+                       timeout_s: float | None = None, base_url: str | None = None) -> Completion: ...
+
+
+def llm_request_params(llm: dict[str, Any]) -> dict[str, Any]:
+    """The per-record request parameters a record's policy carries (``policy.llm``): base_url,
+    model, max_tokens, timeout_s. Absent, empty or zero values fall back to the worker's LLM
+    settings. Raises :class:`PolicySpecError` naming ``llm.<name>`` for an invalid one."""
+    params: dict[str, Any] = {}
+    base_url = llm.get("base_url")
+    if base_url:
+        parts = urlsplit(str(base_url))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PolicySpecError("llm.base_url", f"not an http(s) URL: {base_url!r}")
+        params["base_url"] = str(base_url)
+    for name, kind in (("model", str), ("max_tokens", int), ("timeout_s", float)):
+        value = llm.get(name)
+        if not value:
+            continue
+        try:
+            params[name] = kind(value)
+        except (TypeError, ValueError):
+            raise PolicySpecError(f"llm.{name}", f"not a {kind.__name__}: {value!r}") from None
+        if kind is not str and params[name] <= 0:
+            raise PolicySpecError(f"llm.{name}", f"must be positive, got {value!r}")
+    return params
 
 
 @dataclass
@@ -121,6 +147,7 @@ class RecordProcessor:
     async def process(self, env: Envelope) -> Outcome:
         try:
             resolved = self.policies.get(env.experiment_id, env.policy)
+            params = llm_request_params(env.policy.llm)
         except (PolicySpecError, ValueError, TypeError) as exc:
             field = getattr(exc, "field", None) or type(exc).__name__
             log.warning("invalid retry policy in %s/%s: %s", env.experiment_id, env.question_id, exc)
@@ -137,7 +164,7 @@ class RecordProcessor:
                 return self._finish(env, route)
             if policy.rate_limiter is not None:
                 await policy.rate_limiter.take(1.0, sleep=self.sleep)
-            result = await self._call(env, resolved)
+            result = await self._call(env, resolved, params)
             visit_attempts += 1
             if isinstance(result, Completion):
                 policy.record_success()
@@ -195,9 +222,9 @@ class RecordProcessor:
                 return a.delay_s
         return None
 
-    async def _call(self, env: Envelope, resolved: ResolvedPolicy) -> Completion | LLMCallError:
+    async def _call(self, env: Envelope, resolved: ResolvedPolicy,
+                    params: dict[str, Any]) -> Completion | LLMCallError:
         limiter = resolved.retry.limiter
-        max_tokens = env.policy.llm.get("max_tokens")
         async with self.slots:
             slot_cm: AbstractAsyncContextManager[Any] = (
                 limiter.slot() if limiter is not None else nullcontext()
@@ -206,8 +233,7 @@ class RecordProcessor:
                 self.in_flight += 1
                 try:
                     return await self.llm.complete(
-                        prompt_of(env), reference=env.reference_answer or None,
-                        max_tokens=int(max_tokens) if max_tokens else None,
+                        prompt_of(env), reference=env.reference_answer or None, **params
                     )
                 except LLMCallError as exc:
                     if slot is not None and exc.error_class in PUSHBACK:

@@ -15,7 +15,7 @@ from pipeline.kafka.settings import KafkaSettings
 from pipeline.kafka.signals import install_async_stop_handlers
 from pipeline.llm.settings import LLMSettings
 from pipeline.topics import TopicCatalog, load_topics
-from pipeline.worker.llm_pool import LLMPool
+from pipeline.worker.llm_pool import LLMEndpoints, LLMPool
 from pipeline.worker.policies import PolicyCache
 from pipeline.worker.processor import RecordProcessor
 from pipeline.worker.routing import RoutingConfig
@@ -56,10 +56,12 @@ async def serve_worker(
     if settings.static_membership:
         overrides["group.instance.id"] = f"{group_id}-{index}"
     emitter = EventEmitter.create(kafka, topics.events.name, stage="worker")
-    pool = LLMPool.create(llm or LLMSettings(), concurrency=settings.concurrency,
-                          connections_per_client=settings.connections_per_client,
-                          http=settings.llm_http)
-    async with pool as client:
+    def make_pool(llm_settings: LLMSettings) -> LLMPool:
+        return LLMPool.create(llm_settings, concurrency=settings.concurrency,
+                              connections_per_client=settings.connections_per_client,
+                              http=settings.llm_http)
+
+    async with LLMEndpoints(llm or LLMSettings(), make_pool) as client:
         processor = RecordProcessor(
             client, PolicyCache(routing_defaults(settings), seed=worker_id), topics, emitter,
             concurrency=settings.concurrency, worker_id=worker_id,

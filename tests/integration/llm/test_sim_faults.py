@@ -1,5 +1,7 @@
 """The official openai client against the simulator over HTTP: one test per fault kind,
-asserting status, error code and headers, and the simulator's ground-truth counters."""
+asserting status, error code and headers, and the simulator's ground-truth counters. Each
+fault is then classified by the harness's LLM client, once per transport (the SDK, and the
+direct aiohttp client the workers use by default): both must classify it the same way."""
 
 from __future__ import annotations
 
@@ -15,9 +17,9 @@ from pipeline.llm import (
     REFERENCE_HEADER,
     ErrorClass,
     LLMCallError,
-    LLMClient,
     LLMSettings,
     encode_reference,
+    make_llm_client,
 )
 from pipeline.llm.headers import parse_duration
 from pipeline.llm.sim import SimulatorAdmin, SimulatorProcess
@@ -36,9 +38,15 @@ def status_error(oai: openai.OpenAI, **kwargs: Any) -> openai.APIStatusError:
     return info.value
 
 
-def classify(simulator: SimulatorProcess, **settings: Any) -> LLMCallError:
+@pytest.fixture(params=["openai", "direct"])
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def classify(simulator: SimulatorProcess, transport: str, **settings: Any) -> LLMCallError:
     async def main() -> LLMCallError:
-        async with LLMClient(LLMSettings(base_url=simulator.base_url, **settings)) as client:
+        llm = LLMSettings(base_url=simulator.base_url, transport=transport, **settings)
+        async with make_llm_client(llm) as client:
             with pytest.raises(LLMCallError) as info:
                 await client.complete("Why is the sky blue?")
             return info.value
@@ -95,7 +103,7 @@ def test_concurrency_limit_queues_then_rejects(oai: openai.OpenAI, admin: Simula
     assert counters["max_in_flight"] == 3
 
 
-def test_request_rate_limit(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess) -> None:
+def test_request_rate_limit(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess, transport: str) -> None:
     admin.set_profile({"name": "instant", "rate_limits": {"requests_per_min": 2}})
     ok = create(oai)
     assert ok.headers["x-ratelimit-limit-requests"] == "2"
@@ -110,7 +118,7 @@ def test_request_rate_limit(oai: openai.OpenAI, admin: SimulatorAdmin, simulator
     assert headers["x-ratelimit-remaining-requests"] == "0"
     assert 59 < parse_duration(headers["x-ratelimit-reset-requests"]) <= 60
     assert admin.counters()["by_outcome"] == {"ok": 2, "rate_limited_requests": 1}
-    failure = classify(simulator)
+    failure = classify(simulator, transport)
     assert failure.error_class is ErrorClass.RATE_LIMITED and 29 < (failure.retry_after_s or 0) <= 30
 
 
@@ -126,23 +134,23 @@ def test_token_rate_limit(oai: openai.OpenAI, admin: SimulatorAdmin) -> None:
     assert "tokens per min (TPM): Limit 600" in exc.message
 
 
-def test_quota_window(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess) -> None:
+def test_quota_window(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess, transport: str) -> None:
     admin.set_profile({"name": "instant", "quota_windows": [{"start_s": 0}]})
     exc = status_error(oai)
     assert isinstance(exc, openai.RateLimitError) and exc.status_code == 429
     assert exc.code == "insufficient_quota" and exc.type == "insufficient_quota"
-    assert classify(simulator).error_class is ErrorClass.QUOTA_EXHAUSTED
+    assert classify(simulator, transport).error_class is ErrorClass.QUOTA_EXHAUSTED
     assert admin.counters()["by_outcome"] == {"insufficient_quota": 2}
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 529])
-def test_overload_status(status: int, oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess) -> None:
+def test_overload_status(status: int, oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess, transport: str) -> None:
     admin.set_profile({"name": "instant", "errors": [{"status": status, "probability": 1.0, "retry_after_s": 3}]})
     exc = status_error(oai)
     assert isinstance(exc, openai.InternalServerError) and exc.status_code == status
     assert exc.response.headers["retry-after"] == "3"
     assert exc.type in ("server_error", "overloaded_error")
-    failure = classify(simulator)
+    failure = classify(simulator, transport)
     assert failure.error_class is ErrorClass.OVERLOAD and failure.retry_after_s == 3.0
     assert admin.counters()["by_status"] == {str(status): 2}
 
@@ -162,33 +170,34 @@ def test_outage_window_ends(oai: openai.OpenAI, admin: SimulatorAdmin) -> None:
     assert counters["http_503"] >= 1 and counters["ok"] == 1
 
 
-def test_hang_past_the_client_deadline(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess) -> None:
+def test_hang_past_the_client_deadline(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess, transport: str) -> None:
     admin.set_profile({"name": "instant", "hang": {"probability": 1, "duration_s": 30}})
+    held = admin.counters()["in_flight"]  # hangs of an earlier parametrization may still be held
     t0 = time.perf_counter()
     with pytest.raises(openai.APITimeoutError):
         oai.with_options(timeout=0.3).chat.completions.create(model="sim-gpt", messages=MESSAGES)
     assert time.perf_counter() - t0 < 1.5
-    failure = classify(simulator, timeout_s=0.3)
+    failure = classify(simulator, transport, timeout_s=0.3)
     assert failure.error_class is ErrorClass.OVERLOAD and failure.attempt.status is None
     counters = admin.counters()
-    assert counters["by_outcome"] == {"hang": 2} and counters["in_flight"] == 2  # still held by the server
+    assert counters["by_outcome"] == {"hang": 2} and counters["in_flight"] == held + 2  # still held by the server
 
 
-def test_empty_completion(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess) -> None:
+def test_empty_completion(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess, transport: str) -> None:
     admin.set_profile({"name": "instant", "empty_probability": 1})
     raw = create(oai)
     assert raw.status_code == 200 and raw.parse().choices[0].message.content == ""
     assert raw.headers["x-sim-outcome"] == "empty"
-    assert classify(simulator).error_class is ErrorClass.BAD_COMPLETION
+    assert classify(simulator, transport).error_class is ErrorClass.BAD_COMPLETION
 
 
-def test_malformed_completion(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess) -> None:
+def test_malformed_completion(oai: openai.OpenAI, admin: SimulatorAdmin, simulator: SimulatorProcess, transport: str) -> None:
     admin.set_profile({"name": "instant", "malformed_probability": 1})
     raw = create(oai)
     assert raw.status_code == 200 and raw.headers["x-sim-outcome"] == "malformed"
     with pytest.raises(ValueError):
         raw.parse()
-    failure = classify(simulator)
+    failure = classify(simulator, transport)
     assert failure.error_class is ErrorClass.BAD_COMPLETION and failure.attempt.status == 200
 
 

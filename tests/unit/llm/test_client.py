@@ -9,9 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from pipeline.llm import (
     REFERENCE_HEADER,
+    DirectLLMClient,
     ErrorClass,
     LLMCallError,
     LLMClient,
@@ -19,6 +22,7 @@ from pipeline.llm import (
     complete_with_retries,
     decode_reference,
     httpx_module,
+    make_llm_client,
     mock_http_client,
 )
 from pipeline.retry import FakeClock, build_policy
@@ -60,31 +64,81 @@ class Recorder:
         return item
 
 
-def make_client(handler: Callable[[Any], Any], **settings: Any) -> LLMClient:
-    ticks = iter(range(1000))
-    return LLMClient(
-        LLMSettings(api_key=SECRET, base_url="http://llm.test/v1", **settings),
-        http_client=mock_http_client(handler),
-        clock=lambda: 1000.0,
-        timer=lambda: float(next(ticks)) * 0.25,
-    )
+class DirectClientOnTestServer:
+    """A DirectLLMClient against an in-process aiohttp server that plays the handler's canned
+    httpx responses, so the same cases run through both clients. ``httpx.ReadTimeout`` from the
+    handler = the server answers after the client's deadline; ``httpx.ConnectError`` = the
+    server drops the connection."""
+
+    def __init__(self, handler: Callable[[Any], Any], settings: LLMSettings, **kwargs: Any) -> None:
+        self.handler, self.settings, self.kwargs = handler, settings, kwargs
+        self.client: DirectLLMClient | None = None
+        self.server: Any = None
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        seen = httpx.Request(request.method, str(request.url), headers=dict(request.headers),
+                             content=await request.read())
+        try:
+            response = self.handler(seen)
+        except httpx.TimeoutException:
+            await asyncio.sleep(self.settings.timeout_s + 1.0)
+            return web.Response(status=200)
+        except httpx.ConnectError:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=200)
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-encoding")}
+        return web.Response(status=response.status_code, body=response.content, headers=headers)
+
+    async def __aenter__(self) -> DirectLLMClient:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._serve)
+        self.server = TestServer(app, host="127.0.0.1")
+        await self.server.start_server()
+        settings = self.settings.model_copy(update={"base_url": str(self.server.make_url("/v1"))})
+        self.client = DirectLLMClient(settings, **self.kwargs)
+        return self.client
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.client is not None
+        await self.client.aclose()
+        await self.server.close()
+
+    def __repr__(self) -> str:
+        return repr(DirectLLMClient(self.settings))
 
 
-def call(client: LLMClient, *args: Any, **kwargs: Any) -> Any:
+@pytest.fixture(params=["openai", "direct"])
+def make_client(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Both clients, over the same canned responses: the SDK (mock httpx transport) and direct."""
+
+    def make(handler: Callable[[Any], Any], **settings: Any) -> Any:
+        ticks = iter(range(1000))
+        kwargs: dict[str, Any] = {"clock": lambda: 1000.0, "timer": lambda: float(next(ticks)) * 0.25}
+        base = LLMSettings(api_key=SECRET, base_url="http://llm.test/v1", **settings)
+        if request.param == "openai":
+            return LLMClient(base.model_copy(update={"transport": "openai"}),
+                             http_client=mock_http_client(handler), **kwargs)
+        return DirectClientOnTestServer(handler, base.model_copy(update={"timeout_s": 0.3}), **kwargs)
+
+    return make
+
+
+def call(client: Any, *args: Any, **kwargs: Any) -> Any:
     async def main() -> Any:
-        async with client:
-            return await client.complete(*args, **kwargs)
+        async with client as c:
+            return await c.complete(*args, **kwargs)
 
     return asyncio.run(main())
 
 
-def failure_of(client: LLMClient, **kwargs: Any) -> LLMCallError:
+def failure_of(client: Any, **kwargs: Any) -> LLMCallError:
     with pytest.raises(LLMCallError) as info:
         call(client, "q?", **kwargs)
     return info.value
 
 
-def test_success_records_the_attempt_and_sends_the_reference() -> None:
+def test_success_records_the_attempt_and_sends_the_reference(make_client: Callable[..., Any]) -> None:
     rec = Recorder(httpx.Response(200, json=completion(), headers={"x-request-id": "req_9", "x-ratelimit-remaining-requests": "41"}))
     result = call(make_client(rec), "Why is the sky blue?", reference="Rayleigh scattering ☀")
     assert result.text == "Blue light scatters more."
@@ -102,14 +156,14 @@ def test_success_records_the_attempt_and_sends_the_reference() -> None:
     assert body["messages"][0]["role"] == "system" and body["messages"][-1] == {"role": "user", "content": "Why is the sky blue?"}
 
 
-def test_reference_not_sent_when_disabled() -> None:
+def test_reference_not_sent_when_disabled(make_client: Callable[..., Any]) -> None:
     rec = Recorder(httpx.Response(200, json=completion()))
     call(make_client(rec, send_reference=False), "q?", reference="secret answer")
     assert REFERENCE_HEADER not in rec.requests[0].headers
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 529])
-def test_server_errors_are_overload_and_never_retried_by_the_sdk(status: int) -> None:
+def test_server_errors_are_overload_and_never_retried_by_the_sdk(make_client: Callable[..., Any], status: int) -> None:
     rec = Recorder(error(status, None, "server_error", {"retry-after": "2"}), httpx.Response(200, json=completion()))
     exc = failure_of(make_client(rec))
     assert exc.error_class is ErrorClass.OVERLOAD and exc.retry_after_s == 2.0
@@ -117,7 +171,7 @@ def test_server_errors_are_overload_and_never_retried_by_the_sdk(status: int) ->
     assert len(rec.requests) == 1  # max_retries=0: the harness owns every retry
 
 
-def test_rate_limit_with_headers() -> None:
+def test_rate_limit_with_headers(make_client: Callable[..., Any]) -> None:
     headers = {
         "retry-after": "2",
         "retry-after-ms": "1500",
@@ -131,32 +185,32 @@ def test_rate_limit_with_headers() -> None:
     assert exc.attempt.headers == headers
 
 
-def test_rate_limit_without_retry_after_uses_the_reset_header() -> None:
+def test_rate_limit_without_retry_after_uses_the_reset_header(make_client: Callable[..., Any]) -> None:
     resp = error(429, "rate_limit_exceeded", "tokens", {"x-ratelimit-reset-tokens": "6m0s", "x-ratelimit-reset-requests": "1s"})
     exc = failure_of(make_client(Recorder(resp)))
     assert exc.retry_after_s == 360.0
 
 
-def test_insufficient_quota() -> None:
+def test_insufficient_quota(make_client: Callable[..., Any]) -> None:
     exc = failure_of(make_client(Recorder(error(429, "insufficient_quota", "insufficient_quota", message="You exceeded your current quota"))))
     assert exc.error_class is ErrorClass.QUOTA_EXHAUSTED
     assert "exceeded your current quota" in (exc.attempt.message or "")
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
-def test_client_errors_are_invalid_request(status: int) -> None:
+def test_client_errors_are_invalid_request(make_client: Callable[..., Any], status: int) -> None:
     exc = failure_of(make_client(Recorder(error(status, None, "invalid_request_error"))))
     assert exc.error_class is ErrorClass.INVALID_REQUEST and exc.attempt.status == status
 
 
-def test_timeout_is_overload_without_status() -> None:
+def test_timeout_is_overload_without_status(make_client: Callable[..., Any]) -> None:
     rec = Recorder(httpx.ReadTimeout("slow"))
     exc = failure_of(make_client(rec))
     assert exc.error_class is ErrorClass.OVERLOAD and exc.attempt.status is None
     assert "timeout" in str(exc)
 
 
-def test_connect_error_is_overload() -> None:
+def test_connect_error_is_overload(make_client: Callable[..., Any]) -> None:
     exc = failure_of(make_client(Recorder(httpx.ConnectError("refused"))))
     assert exc.error_class is ErrorClass.OVERLOAD and exc.attempt.status is None
 
@@ -173,12 +227,12 @@ def test_connect_error_is_overload() -> None:
     ],
     ids=["empty", "blank", "null", "no-choices", "truncated-json", "html"],
 )
-def test_bad_completions(response: Callable[[], Any]) -> None:
+def test_bad_completions(make_client: Callable[..., Any], response: Callable[[], Any]) -> None:
     exc = failure_of(make_client(Recorder(response())))
     assert exc.error_class is ErrorClass.BAD_COMPLETION and exc.attempt.status == 200
 
 
-def test_api_key_is_never_shown(caplog: pytest.LogCaptureFixture) -> None:
+def test_api_key_is_never_shown(make_client: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     settings = LLMSettings(api_key=SECRET)
     client = make_client(Recorder(error(503, None, "server_error"), httpx.Response(200, json=completion())))
@@ -200,7 +254,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.api_key.get_secret_value() == SECRET
 
 
-def test_complete_with_retries_records_every_attempt() -> None:
+def test_complete_with_retries_records_every_attempt(make_client: Callable[..., Any]) -> None:
     rec = Recorder(
         error(503, None, "server_error"),
         error(429, "rate_limit_exceeded", "requests", {"retry-after-ms": "700"}),
@@ -220,3 +274,27 @@ def test_complete_with_retries_records_every_attempt() -> None:
     assert [d.status for d in details] == [503, 429, 200]
     assert [d.error_class for d in details] == [ErrorClass.OVERLOAD, ErrorClass.RATE_LIMITED, None]
     assert len(rec.requests) == 3
+
+
+def test_per_request_model_and_max_tokens(make_client: Callable[..., Any]) -> None:
+    rec = Recorder(httpx.Response(200, json=completion()))
+    call(make_client(rec), "q?", model="llama-3-8b", max_tokens=7)
+    body = json.loads(rec.requests[0].content)
+    assert (body["model"], body["max_tokens"]) == ("llama-3-8b", 7)
+
+
+def test_numeric_error_code_and_error_without_envelope(make_client: Callable[..., Any]) -> None:
+    """Some servers send ``code`` as a number, or the error object at the top level."""
+    bodies = [{"error": {"message": "slow", "type": "server_error", "code": 503}},
+              {"message": "out of quota", "type": "insufficient_quota", "code": "insufficient_quota"}]
+    exc = failure_of(make_client(Recorder(httpx.Response(503, json=bodies[0]))))
+    assert exc.error_class is ErrorClass.OVERLOAD and exc.attempt.error_code == "503"
+    exc = failure_of(make_client(Recorder(httpx.Response(429, json=bodies[1]))))
+    assert exc.error_class is ErrorClass.QUOTA_EXHAUSTED
+
+
+def test_default_transport_is_direct_and_openai_selects_the_sdk() -> None:
+    assert isinstance(make_llm_client(LLMSettings()), DirectLLMClient)
+    assert isinstance(make_llm_client(LLMSettings(transport="openai")), LLMClient)
+    with pytest.raises(ValueError, match="transport"):
+        LLMSettings(transport="grpc")

@@ -39,10 +39,14 @@ class ScriptedLLM:
     def __init__(self, clock: FakeClock, script: Iterable[Step], latency: float = 0.5) -> None:
         self.clock, self.script, self.latency = clock, list(script), latency
         self.calls: list[str] = []
+        self.params: list[dict] = []
 
     async def complete(self, prompt: str, *, reference: str | None = None,
-                       max_tokens: int | None = None) -> Completion:
+                       max_tokens: int | None = None, model: str | None = None,
+                       timeout_s: float | None = None, base_url: str | None = None) -> Completion:
         self.calls.append(prompt)
+        self.params.append({"max_tokens": max_tokens, "model": model, "timeout_s": timeout_s,
+                            "base_url": base_url})
         step = self.script.pop(0)
         start = self.clock()
         self.clock.advance(self.latency)
@@ -175,3 +179,25 @@ def test_open_circuit_breaker_defers_without_calling() -> None:
     assert outcome.action is Action.DEFER
     assert len(outcome.envelope.attempts) == 2
     assert outcome.envelope.due_at - clock() == pytest.approx(20.0, abs=0.5)
+
+
+def test_the_records_llm_parameters_reach_the_request() -> None:
+    env = envelope()
+    env.policy.llm = {"model": "llama-3-8b", "max_tokens": 64, "timeout_s": 12,
+                      "base_url": "http://vllm.local:9000/v1"}
+    _, llm, _, _ = run([OK], env)
+    assert llm.params == [{"model": "llama-3-8b", "max_tokens": 64, "timeout_s": 12.0,
+                           "base_url": "http://vllm.local:9000/v1"}]
+    _, llm, _, _ = run([OK], envelope())  # none given: the worker's settings apply
+    assert llm.params == [{"model": None, "max_tokens": None, "timeout_s": None, "base_url": None}]
+
+
+@pytest.mark.parametrize("llm, field", [({"max_tokens": "many"}, "llm.max_tokens"),
+                                        ({"timeout_s": -1}, "llm.timeout_s"),
+                                        ({"base_url": "file:///etc/passwd"}, "llm.base_url")])
+def test_invalid_llm_parameters_are_dead_lettered_naming_the_field(llm: dict, field: str) -> None:
+    env = envelope()
+    env.policy.llm = llm
+    outcome, scripted, _, _ = run([OK], env)
+    assert outcome.action is Action.DEAD_LETTER and outcome.envelope.dlq_reason == f"invalid_policy: {field}"
+    assert scripted.calls == []

@@ -132,3 +132,38 @@ def test_llm_pool_spreads_requests_over_small_clients() -> None:
 
     assert asyncio.run(burst()) == [str(i) for i in range(100)]
     assert {c.peak for c in made} == {25}  # least busy first: an even spread
+
+
+def test_llm_endpoints_open_one_pool_per_base_url_on_first_use() -> None:
+    import asyncio
+
+    from pipeline.llm.settings import LLMSettings
+    from pipeline.worker.llm_pool import LLMEndpoints
+
+    class FakePool:
+        def __init__(self, settings: LLMSettings) -> None:
+            self.settings, self.calls, self.closed = settings, [], False
+
+        async def complete(self, prompt: str, **params: object) -> str:
+            self.calls.append((prompt, params))
+            return self.settings.base_url
+
+        async def aclose(self) -> None:
+            self.closed = True
+
+    own = LLMSettings(base_url="http://127.0.0.1:8000/v1", model="sim-gpt")
+    endpoints = LLMEndpoints(own, FakePool)  # type: ignore[arg-type]
+
+    async def calls() -> list[str]:
+        async with endpoints:
+            return [await endpoints.complete("a"),
+                    await endpoints.complete("b", base_url="http://vllm.local:9000/v1/", model="m"),
+                    await endpoints.complete("c", base_url="http://127.0.0.1:8000/v1")]
+
+    assert asyncio.run(calls()) == ["http://127.0.0.1:8000/v1", "http://vllm.local:9000/v1",
+                                    "http://127.0.0.1:8000/v1"]
+    assert list(endpoints.pools) == ["http://127.0.0.1:8000/v1", "http://vllm.local:9000/v1"]
+    remote = endpoints.pools["http://vllm.local:9000/v1"]
+    assert remote.calls == [("b", {"model": "m"})]  # base_url is the router's, not the client's
+    assert remote.settings.api_key == own.api_key and remote.settings.model == "sim-gpt"
+    assert all(p.closed for p in endpoints.pools.values())
