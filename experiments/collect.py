@@ -11,7 +11,8 @@ What becomes what (details in :mod:`experiments.collect_map`; the SQL is all in
 
 - ``questions``: one row per LLM pass (answers, one per question and experiment: repeated asks
   are served from the cache or coalesced onto the pass, see pipeline/storage/cache.py); passes
-  the generator sent that have no terminal row yet are ``in_flight``; every ``cache_hit`` event
+  the generator sent that have no terminal row yet are ``in_flight`` (:mod:`experiments.pending`:
+  the DAG's sensor waits on the same definition); every ``cache_hit`` event
   adds a row with ``cache_hit=True`` and the id of the question it was served from. Asks
   coalesced onto a pass in flight (``cache_coalesced`` events) are no separate row: they are in
   the pass's ``access_count`` and counted in :class:`CollectStats`.
@@ -50,6 +51,12 @@ from experiments.collect_meta import git_revision as head_revision
 from experiments.collect_sim import counter_delta, snapshot_sim_counters
 from experiments.collect_sql import CACHE_COALESCED, RawRun, fetch_run
 from experiments.metrics.model import LlmAttempt, QuestionOutcome, RunData, RunMeta, WindowEvent
+from experiments.pending import (
+    acknowledged_questions,
+    is_terminal,
+    pending_from_states,
+    states_of,
+)
 from pipeline.messages import EventKind
 
 log = logging.getLogger(__name__)
@@ -94,7 +101,11 @@ class CollectStats:
     experiment_row: bool = False
     llm_passes: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
+    #: passes not terminal at collection (:mod:`experiments.pending`, the sensor's definition);
+    #: unlike ``by_state``, passes left out for lack of an intended send time are included
     in_flight: int = 0
+    #: passes the generator sent (per the stored load summary) that the database does not know
+    unseen: int = 0
     cache_hits: int = 0
     coalesced: int = 0
     #: passes without a known intended send time (their generator event never arrived): left out
@@ -138,7 +149,7 @@ def _questions(raw: RawRun, stats: CollectStats) -> tuple[list[QuestionOutcome],
     attempts = attempts_from_rows(raw.attempts)
     for row in raw.questions:
         pending: list[LlmAttempt] = []
-        if not row.get("terminal_state"):
+        if not is_terminal(row.get("terminal_state")):
             pending = flight_attempts.get(str(row["question_id"]), [])
         q = question_from_row(row, pending)
         if q is None:
@@ -155,7 +166,6 @@ def _questions(raw: RawRun, stats: CollectStats) -> tuple[list[QuestionOutcome],
     everything = questions + hits
     everything.sort(key=lambda q: (q.intended_at, q.cache_hit, q.question_id))
     stats.by_state = dict(sorted(Counter(q.state for q in questions).items()))
-    stats.in_flight = stats.by_state.get("in_flight", 0)
     if stats.skipped_without_intended:
         log.warning("%d pass(es) left out: no intended send time (generator telemetry missing)",
                     stats.skipped_without_intended)
@@ -192,6 +202,11 @@ def build_run(
         raise ExperimentNotFound(
             f"experiment {experiment_id!r}: no experiments row and no telemetry"
         )
+    pending = pending_from_states(states_of(raw.questions), acknowledged_questions(summary))
+    stats.in_flight, stats.unseen = pending.in_flight, pending.unseen
+    if pending.total:
+        log.warning("%s: %d question(s) pending at collection (%s)", experiment_id,
+                    pending.total, pending.describe())
     windows = _windows(raw)
     stats.windows = len(windows)
     stats.coalesced = raw.event_counts.get(CACHE_COALESCED, 0)

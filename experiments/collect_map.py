@@ -10,7 +10,8 @@ sent_at             the ``generator.sent`` hop *event* (emitted on the Kafka ack
                     answers.sent_at (the envelope's hop, stamped just before the produce)
 first_attempt_at    answers.first_attempt_at (in flight: the first ``llm_attempt`` event)
 durable_at          answers.durable_at (the storage commit); a cache hit: when it was served
-state               answers.terminal_state; no terminal row -> ``in_flight``
+state               answers.terminal_state; not terminal -> ``in_flight`` (the definition is
+                    :mod:`experiments.pending`'s, shared with the DAG's sensor)
 rounds, llm_calls,  answers.rounds / llm_calls / failed_attempts (in flight: from the
 failed_attempts     ``llm_attempt`` events so far)
 score_round0/final  answers.score_round0 / answers.score (final only when answered)
@@ -34,12 +35,12 @@ from experiments.metrics.model import (
     TerminalState,
     WindowEvent,
 )
+from experiments.pending import is_terminal
 from pipeline.messages import HopName
 
 log = logging.getLogger(__name__)
 
 ANSWERED = ("accepted", "low_quality")
-TERMINAL = ("accepted", "low_quality", "dead_lettered")
 
 Row = Mapping[str, Any]
 
@@ -113,10 +114,11 @@ def question_from_row(
         intended = _float(row.get("sent_intended_at"))
     if intended is None:
         return None
-    stored = row.get("terminal_state") or "in_flight"
-    if stored not in (*TERMINAL, "in_flight"):
+    stored = row.get("terminal_state")
+    if stored and not is_terminal(stored):
         log.warning("question %s has an unknown terminal state %r; counted in flight",
                     row.get("question_id"), stored)
+    if not is_terminal(stored):
         stored = "in_flight"
     state = cast(TerminalState, stored)
     sent_at = _float(row.get("sent_ack_at"))

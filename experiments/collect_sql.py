@@ -61,6 +61,13 @@ SELECT COALESCE(a.question_id, sent.question_id) AS question_id,
 FROM a FULL OUTER JOIN sent ON sent.question_id = a.question_id
 """  # unordered: the collector sorts every outcome (cache hits included) by intended time
 
+#: The passes of :data:`QUESTIONS` counted per stored ``terminal_state`` (NULL: no answers row or
+#: a placeholder): what the DAG's sensor polls. The same query, so the sensor and the collector
+#: count the same passes; :func:`experiments.pending.pending_from_states` decides what is pending.
+PASS_STATES = f"""
+SELECT q.terminal_state, count(*) FROM ({QUESTIONS}) AS q GROUP BY q.terminal_state
+"""
+
 #: The stored attempt history of every terminal pass (the winning record's, see the writer),
 #: in primary-key order (an index scan, no sort), which the tier mapping relies on.
 ATTEMPTS = """
@@ -120,6 +127,12 @@ def _params(experiment_id: str) -> dict[str, str]:
         "hit_kind": EventKind.CACHE_HIT.value,
         "window_kind": EventKind.FLINK_WINDOW.value,
     }
+
+
+def pass_states(cur: PgCursor, experiment_id: str) -> dict[str | None, int]:
+    """Passes of ``experiment_id`` per stored ``terminal_state`` (:data:`PASS_STATES`)."""
+    cur.execute(PASS_STATES, _params(experiment_id))
+    return {state: int(n) for state, n in cur.fetchall()}
 
 
 @dataclass

@@ -7,7 +7,8 @@ The DAG calls these functions, one per task, passing small JSON-able values betw
     harness.pipeline.ensure_pipeline(...)    (topics, services, the Flink scoring job)
     configure_llm(spec) -> simulator counters before the load
     generate(handle, spec) -> load summaries (each repeat but the last is drained here)
-    pending(handle) -> questions not yet terminal        (the DAG's sensor pokes this)
+    pending(handle) -> questions not yet terminal        (the DAG's sensor pokes this; what
+                       counts is experiments.pending's definition, the collector's too)
     collect_and_report(handle, spec, counters_before) -> report folder
     compare_with_previous(handle) -> comparison folder or None
 
@@ -29,6 +30,7 @@ from typing import Any
 
 from experiments import spec as spec_module
 from experiments.params import spec_from_conf
+from experiments.pending import Pending, acknowledged_questions, pending_from_states
 from experiments.report.settings import ReportSettings
 from harness.settings import REPO_ROOT
 
@@ -178,21 +180,25 @@ def generate(handle: RunHandle, spec: Mapping[str, Any],
     return handle
 
 
-def pending_of(experiment_id: str, sent: int) -> int:
-    """Questions sent to Kafka for EXPERIMENT_ID that have no terminal row yet."""
-    conn = _db().conn()
-    with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM answers WHERE experiment_id = %s "
-                    "AND terminal_state IS NOT NULL", (experiment_id,))
-        done = int(cur.fetchone()[0])
-    return max(0, sent - done)
+def pending_of(experiment_id: str, load: Mapping[str, Any]) -> Pending:
+    """The passes of EXPERIMENT_ID not terminal yet, given its load summary: the passes the
+    collector would count in flight, plus those sent but not in the database yet (see
+    :mod:`experiments.pending`)."""
+    from experiments.collect_sql import pass_states
+
+    with _db() as db, db.conn().cursor() as cur:
+        states = pass_states(cur, experiment_id)
+    return pending_from_states(states, acknowledged_questions(load))
 
 
 def pending(handle: RunHandle) -> int:
     """Questions of the run not yet terminal (the sensor's poke)."""
     total = 0
     for experiment_id, load in zip(handle.experiment_ids, handle.load, strict=False):
-        total += pending_of(experiment_id, int(load["sent"]) - int(load.get("coalesced", 0)))
+        left = pending_of(experiment_id, load)
+        if left.total:
+            log.info("%s: %d pending (%s)", experiment_id, left.total, left.describe())
+        total += left.total
     return total
 
 
@@ -202,12 +208,11 @@ class DrainTimeout(TimeoutError):
 
 def wait_until_drained(handle: RunHandle, experiment_id: str, timeout_s: float) -> None:
     load = handle.load[handle.experiment_ids.index(experiment_id)]
-    sent = int(load["sent"]) - int(load.get("coalesced", 0))
     deadline = time.monotonic() + timeout_s
-    while (left := pending_of(experiment_id, sent)) > 0:
+    while (left := pending_of(experiment_id, load)).total > 0:
         if time.monotonic() > deadline:
-            raise DrainTimeout(f"{left} of {sent} questions of {experiment_id} still in flight "
-                               f"after {timeout_s:.0f} s")
+            raise DrainTimeout(f"{left.total} questions of {experiment_id} still in flight "
+                               f"after {timeout_s:.0f} s ({left.describe()})")
         time.sleep(2.0)
 
 
@@ -230,9 +235,12 @@ def collect_and_report(handle: RunHandle, spec: Mapping[str, Any],
     target = Path(handle.report_dir)
     build_report(runs if len(runs) > 1 else runs[0], target)
     store = ExperimentStore(_db())
-    for experiment_id in handle.experiment_ids:
+    for index, experiment_id in enumerate(handle.experiment_ids):
+        # each repeat keeps its own load summary: a mapping, which the collector reads (the
+        # load window, the questions sent) when the run is collected again
+        load = handle.load[index] if index < len(handle.load) else None
         store.mark_finished(experiment_id, "finished",
-                            summary={"report_dir": str(target), "load": handle.load})
+                            summary={"report_dir": str(target), "load": load})
     log.info("report: %s", target / "index.html")
     return str(target)
 

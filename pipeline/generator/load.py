@@ -53,6 +53,9 @@ class LoadSummary:
     asked: int = 0  # arrivals handled
     sent: int = 0  # records handed to Kafka
     acknowledged: int = 0
+    #: distinct questions among the acknowledged records: the LLM passes the run waits for (the
+    #: same as ``acknowledged`` unless the cache is off and a repeat was sent again)
+    acknowledged_questions: int = 0
     failed: int = 0  # sends Kafka did not acknowledge
     cache_hits: int = 0
     coalesced: int = 0
@@ -82,6 +85,7 @@ class _Sender:
                  summary: LoadSummary, wall: Callable[[], float]) -> None:
         self.producer, self.topic, self.emitter = producer, topic, emitter
         self.summary, self.wall = summary, wall
+        self.acknowledged_ids: set[str] = set()
 
     def send(self, env: Envelope) -> None:
         value, key = encode(env), env.kafka_key()
@@ -93,6 +97,8 @@ class _Sender:
                           env.question_id, env.send_seq, self.topic, err.str())
                 return
             self.summary.acknowledged += 1
+            self.acknowledged_ids.add(env.question_id)
+            self.summary.acknowledged_questions = len(self.acknowledged_ids)
             now = self.wall()
             self.emitter.hop(env, H.GENERATOR_SENT, ts=now, intended_at=env.intended_at,
                              send_seq=env.send_seq, partition=msg.partition(), offset=msg.offset())

@@ -79,7 +79,8 @@ def write_run(settings: DatabaseSettings, exp: str) -> None:
         s.window(T + 10, T + 20, [("accepted", 0.9), ("low_quality", 0.3), ("accepted", 0.7)])
         s.flush_events()
         summary = LoadSummary(exp, started_at=T, ended_at=T + 20, finished_at=T + 20.1, asked=17,
-                              sent=14, acknowledged=14, cache_hits=2, coalesced=1)
+                              sent=14, acknowledged=14, acknowledged_questions=14, cache_hits=2,
+                              coalesced=1)
         store.mark_finished(exp, summary=summary.to_dict())
 
 
@@ -114,7 +115,7 @@ def test_run_data_from_stored_rows(db_settings: DatabaseSettings, collected_exp:
     assert sorted(by_id) == [f"q{i:02d}" for i in range(14)]
     assert len(run.questions) == 16
     assert stats.by_state == {"accepted": 9, "dead_lettered": 2, "in_flight": 2, "low_quality": 1}
-    assert (stats.cache_hits, stats.coalesced, stats.in_flight) == (2, 1, 2)
+    assert (stats.cache_hits, stats.coalesced, stats.in_flight, stats.unseen) == (2, 1, 2, 0)
     assert stats.orphan_dead_letters == {"invalid_json": 1}
     assert stats.load_window_source == "summary" and stats.experiment_row
 
@@ -169,6 +170,25 @@ def test_run_data_from_stored_rows(db_settings: DatabaseSettings, collected_exp:
     assert {"python", "confluent-kafka", "openai"} <= set(meta.component_versions)
     assert run.spec["name"] == "collect-it"
     assert run.sim_counters["requests"] == 18 and run.sim_counters["status_429"] == 2
+
+
+def test_the_sensor_and_the_collector_agree(
+    db_settings: DatabaseSettings, collected_exp: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The DAG's sensor (runner.pending_of, PASS_STATES) counts what the collector reports in
+    flight: q12, and q13 whose repeated ask was coalesced (the old sent - coalesced - terminal
+    count said 14 - 1 - 12 = 1). Sends the database has no trace of are pending too."""
+    from experiments import runner
+
+    monkeypatch.setattr(runner, "_db", lambda: Database(db_settings, autocommit=True,
+                                                        application_name="test-pending"))
+    stats = _collect(db_settings, collected_exp).stats
+    load = {"sent": 14, "acknowledged": 14, "acknowledged_questions": 14, "coalesced": 1}
+    left = runner.pending_of(collected_exp, load)
+    assert (left.known, left.in_flight, left.unseen) == (14, stats.in_flight, stats.unseen)
+    assert left.total == 2
+    late = runner.pending_of(collected_exp, {**load, "acknowledged_questions": 16})
+    assert (late.in_flight, late.unseen, late.total) == (2, 2, 4)
 
 
 def test_metrics_from_the_collected_run(db_settings: DatabaseSettings, collected_exp: str) -> None:

@@ -21,6 +21,7 @@ from experiments.collect import (
 )
 from experiments.collect_sql import CACHE_COALESCED, RawRun
 from experiments.metrics.compute import compute
+from experiments.pending import pending_from_states, states_of
 from harness.commands import collect as cli
 
 T = 1_750_000_000.0
@@ -93,6 +94,32 @@ def test_questions_attempts_and_stats() -> None:
     assert stats.orphan_dead_letters == {"invalid_json": 1}
     assert len(run.windows) == 1 and run.windows[0].accepted == 1
     assert stats.load_window_source == "summary"
+
+
+def test_in_flight_is_the_sensors_definition(caplog: pytest.LogCaptureFixture) -> None:
+    """stats.in_flight / unseen come from experiments.pending over the same rows the sensor
+    counts: a placeholder without a known send time (left out of the outcomes) is still in
+    flight, and sends the database does not know of (per the stored load summary) are unseen."""
+    raw = raw_run()
+    assert raw.experiment is not None
+    raw.experiment["summary"] = {"load": {"started_at": T, "ended_at": T + 30, "sent": 5,
+                                          "acknowledged": 5, "acknowledged_questions": 5,
+                                          "coalesced": 4}}
+    raw.questions.append(row("q4", T + 4, None, has_row=True, intended_at=None,
+                             sent_intended_at=None))  # a placeholder, its sent event missing
+    c = build(raw)
+    expected = pending_from_states(states_of(raw.questions), 5)
+    assert (c.stats.in_flight, c.stats.unseen) == (expected.in_flight, expected.unseen) == (2, 1)
+    assert c.stats.by_state["in_flight"] == 1 and c.stats.skipped_without_intended == 1
+    assert "3 question(s) pending at collection" in caplog.text
+
+
+def test_nothing_pending_when_every_sent_question_is_terminal() -> None:
+    raw = raw_run(questions=[row("q1", T + 1, "accepted"), row("q2", T + 2, "dead_lettered")])
+    assert raw.experiment is not None
+    raw.experiment["summary"] = {"started_at": T, "ended_at": T + 30, "acknowledged": 2}
+    stats = build(raw).stats
+    assert (stats.in_flight, stats.unseen) == (0, 0) and "in_flight" not in stats.by_state
 
 
 def test_meta_from_row_and_spec() -> None:

@@ -107,3 +107,15 @@ def test_conf_with_unknown_field_is_refused():
     with pytest.raises(spec.SpecError) as info:
         params.spec_from_conf({"name": "x", "retry_bogus": 1})
     assert info.value.field == "retry_bogus"
+
+
+def test_records_carry_the_llm_endpoint_only_for_backend_openai():
+    from experiments.runner import experiment_policy
+
+    sim = spec.validate({"name": "x", "llm": {"model": "sim-gpt", "max_tokens": 64}})
+    assert experiment_policy(sim)["llm"] == {"model": "sim-gpt", "max_tokens": 64,
+                                             "timeout_s": sim["llm"]["timeout_s"], "base_url": ""}
+    real = spec.validate({"name": "x", "llm": {"backend": "openai", "model": "llama-3-8b",
+                                               "base_url": "http://vllm.local:9000/v1"}})
+    assert experiment_policy(real)["llm"]["base_url"] == "http://vllm.local:9000/v1"
+    assert experiment_policy(real)["llm"]["model"] == "llama-3-8b"

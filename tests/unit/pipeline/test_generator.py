@@ -72,6 +72,7 @@ def test_records_carry_the_intended_time_even_when_late() -> None:
     assert sent[-1].created_at - sent[-1].intended_at == pytest.approx(20 * 0.25 - 1.9)
     assert summary.lag["max_lag_s"] == pytest.approx(19 * 0.15)  # behind when send 19 was due
     assert (summary.sent, summary.acknowledged, summary.failed) == (20, 20, 0)
+    assert summary.acknowledged_questions == 20
     assert all(e.policy.max_rounds == 1 and e.hops[0].name == "generator.sent" for e in sent)
     hops = [e for e in emitter.events if e.kind == "hop"]
     assert len(hops) == 20 and all(e.attrs["hop"] == "generator.sent" for e in hops)
@@ -96,6 +97,21 @@ def test_cache_hits_and_coalesced_repeats_do_not_reach_kafka() -> None:
         assert in_flight == (qid in sent_ids and qid in earlier)
 
 
+def test_acknowledged_questions_counts_each_question_once() -> None:
+    """With the cache off a repeat is sent again: two records, one question (one answers row)."""
+    time = FakeTime()
+    questions = list(synthesize(3, seed=1))
+    producer, emitter = FakeProducer(), RecordingEmitter(stage="generator", clock=time.wall)
+    summary = run_load("exp", questions, {"kind": "constant", "rate": 10}, count=12,
+                       repeat_share=0.5, seed=3,
+                       settings=GeneratorSettings(start_delay_s=0, cache_scope="off"),
+                       topics=TOPICS, producer=producer, emitter=emitter,
+                       monotonic=time.monotonic, sleep=time.sleep, wall=time.wall)
+    sent_ids = [decode(v).question_id for _, v, _ in producer.produced]
+    assert summary.sent == summary.acknowledged == 12 > len(set(sent_ids))
+    assert summary.acknowledged_questions == len(set(sent_ids))
+
+
 def test_failed_sends_are_counted() -> None:
     time = FakeTime()
     producer = FakeProducer(fail=True)
@@ -105,6 +121,7 @@ def test_failed_sends_are_counted() -> None:
                        emitter=RecordingEmitter(), monotonic=time.monotonic, sleep=time.sleep,
                        wall=time.wall)
     assert (summary.sent, summary.acknowledged, summary.failed) == (3, 0, 3)
+    assert summary.acknowledged_questions == 0
 
 
 def test_stop_ends_the_schedule_early() -> None:
