@@ -43,6 +43,7 @@ from experiments.collect_map import (
     question_from_row,
     slo_of,
     spec_float,
+    stop_reason,
     window_from_event,
 )
 from experiments.collect_meta import StatePaths
@@ -259,6 +260,7 @@ def build_run(
         score_threshold=threshold,
         max_rounds=max_rounds,
         collected_at=collected_at,
+        stopped_early=stop_reason(summary),
     )
     run = RunData(
         spec=spec,

@@ -320,3 +320,14 @@ def slo_of(spec: Mapping[str, Any]) -> float | None:
     """The spec's ``slo_s``; 0 (the schema's "none") and absence give None."""
     slo = spec_float(spec, "slo_s")
     return slo if slo and slo > 0 else None
+
+
+def stop_reason(summary: Mapping[str, Any] | None) -> str | None:
+    """Why the generator stopped before the end of its schedule (``LoadSummary.stop_reason``),
+    from a stored load summary (itself, or nested under ``load``); None if it did not."""
+    if not summary:
+        return None
+    for candidate in (summary, summary.get("load")):
+        if isinstance(candidate, Mapping) and candidate.get("stopped_early"):
+            return str(candidate.get("stop_reason") or "stopped before the end of the schedule")
+    return None

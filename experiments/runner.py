@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ from typing import Any
 from experiments import spec as spec_module
 from experiments.params import spec_from_conf
 from experiments.pending import Pending, acknowledged_questions, pending_from_states
+from experiments.quota_watch import QuotaWatch, count_quota_errors_in
 from experiments.report.settings import ReportSettings
 from harness.settings import REPO_ROOT
 
@@ -161,22 +163,33 @@ def generate(handle: RunHandle, spec: Mapping[str, Any],
     questions = questions_for(spec)
     store = ExperimentStore(_db())
     arrival = spec_module.arrival_spec(spec)
-    for index, experiment_id in enumerate(handle.experiment_ids):
-        store.mark_started(experiment_id)
-        summary = run_load(experiment_id, questions, arrival, experiment_policy(spec),
-                           duration_s=float(spec["arrival"]["duration_s"]),
-                           repeat_share=float(spec["dataset"]["repeat_share"]),
-                           seed=int(spec["seed"]) + index)
-        data = summary.to_dict()
-        handle.load.append(data)
-        store.mark_finished(experiment_id, status="running", summary={"load": data})
-        message = (f"repeat {index + 1}/{len(handle.experiment_ids)}: sent {data['sent']}, "
-                   f"cache hits {data['cache_hits']}, failed sends {data['failed']}")
-        log.info(message)
-        if progress:
-            progress(message)
-        if index < len(handle.experiment_ids) - 1:
-            wait_until_drained(handle, experiment_id, float(spec["drain_timeout_s"]))
+    quota_db = _db()
+    try:
+        for index, experiment_id in enumerate(handle.experiment_ids):
+            store.mark_started(experiment_id)
+            stop = threading.Event()
+            with QuotaWatch(experiment_id, int(spec["llm"]["stop_after_quota_errors"]), stop,
+                            count=count_quota_errors_in(quota_db)) as watch:
+                summary = run_load(experiment_id, questions, arrival, experiment_policy(spec),
+                                   duration_s=float(spec["arrival"]["duration_s"]),
+                                   repeat_share=float(spec["dataset"]["repeat_share"]),
+                                   seed=int(spec["seed"]) + index, stop=stop)
+            if summary.stopped_early:
+                summary.stop_reason = watch.reason
+            data = summary.to_dict()
+            handle.load.append(data)
+            store.mark_finished(experiment_id, status="running", summary={"load": data})
+            message = (f"repeat {index + 1}/{len(handle.experiment_ids)}: sent {data['sent']}, "
+                       f"cache hits {data['cache_hits']}, failed sends {data['failed']}")
+            if summary.stop_reason:
+                message += f"; stopped early: {summary.stop_reason}"
+            log.info(message)
+            if progress:
+                progress(message)
+            if index < len(handle.experiment_ids) - 1:
+                wait_until_drained(handle, experiment_id, float(spec["drain_timeout_s"]))
+    finally:
+        quota_db.close()
     return handle
 
 

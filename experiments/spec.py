@@ -7,7 +7,7 @@ one field of the trigger form:
     name, description, tags, seed, repeats, warmup_s, drain_timeout_s, slo_s
     dataset:  source, path, size, offset, repeat_share
     arrival:  kind, rate, duration_s, cv, on_s, off_s, rate_from, rate_to, ramp_s, steps, trace_path
-    llm:      backend, base_url, model, profile, max_tokens, timeout_s
+    llm:      backend, base_url, model, profile, max_tokens, timeout_s, stop_after_quota_errors
     retry:    the retry policy (pipeline.retry.spec: kind, jitter, base_s, multiplier, cap_s, ...)
               plus max_deferrals
     scoring:  threshold, max_rounds, scorer
@@ -245,6 +245,16 @@ def schema() -> dict[str, Any]:
                     30.0,
                     exclusiveMinimum=0,
                     maximum=600,
+                ),
+                "stop_after_quota_errors": _p(
+                    "integer",
+                    "Stop after quota errors",
+                    "Stop sending new questions once the workers have recorded this many "
+                    "quota-exhausted (429 insufficient_quota) LLM attempts for the run; what was "
+                    "sent still finishes. 0 = never stop early.",
+                    0,
+                    minimum=0,
+                    maximum=1_000_000,
                 ),
             },
         },

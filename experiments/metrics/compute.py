@@ -44,6 +44,7 @@ def _run_block(run: RunData) -> dict[str, Any]:
         "slo_s": m.slo_s,
         "score_threshold": m.score_threshold,
         "max_rounds": m.max_rounds,
+        "stopped_early": m.stopped_early,
     }
 
 

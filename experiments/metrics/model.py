@@ -73,6 +73,9 @@ class RunMeta(_Model):
     max_rounds: int | None = None
     #: when telemetry was collected; questions unfinished by then are ``in_flight``.
     collected_at: float | None = None
+    #: why the load stopped before the end of its schedule (e.g. the LLM's quota ran out); None
+    #: if it ran to the end.
+    stopped_early: str | None = None
 
 
 class QuestionOutcome(_Model):

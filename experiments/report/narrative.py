@@ -207,6 +207,17 @@ def repeats(m: Metrics) -> list[str]:
     return [text]
 
 
+def load_notes(m: Metrics) -> list[str]:
+    """How the load ended, if not as scheduled."""
+    reason = dig(m, ("run", "stopped_early"))
+    if not reason:
+        return []
+    return [
+        f"The load stopped before the end of its schedule: {reason}. Questions sent before the "
+        "stop finished as usual; the rates below are over the shortened load window."
+    ]
+
+
 def findings(m: Metrics) -> list[str]:
     """All the sentences for one run, in reading order."""
-    return [*async_effect(m), *retries(m), *threshold(m), *feedback(m), *repeats(m)]
+    return [*load_notes(m), *async_effect(m), *retries(m), *threshold(m), *feedback(m), *repeats(m)]

@@ -62,6 +62,8 @@ class LoadSummary:
     repeats_selected: int = 0
     fresh_questions: int = 0
     stopped_early: bool = False
+    #: why the schedule was stopped before its end (set by whoever set ``stop``), None if it was not
+    stop_reason: str | None = None
     lag: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

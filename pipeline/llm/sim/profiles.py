@@ -141,6 +141,11 @@ NAMED_PROFILES: dict[str, dict[str, Any]] = {
         "description": "Quota exhausted (429 insufficient_quota) for 15 s of every 60 s, from t=30 s.",
         "quota_windows": [{"start_s": 30, "duration_s": 15, "every_s": 60}],
     },
+    "quota_out": {
+        **_HEALTHY,
+        "description": "The account's quota runs out at t=10 s and does not come back (429 insufficient_quota).",
+        "quota_windows": [{"start_s": 10}],
+    },
     "brownout": {
         **_HEALTHY,
         "description": "For 20 s of every 60 s (from t=20 s): 30% 503, 10% 529, slow tail; 1% 500 always.",
@@ -175,6 +180,10 @@ class UnknownProfileError(ValueError):
     pass
 
 
+#: keys that name or label a profile without shaping it
+_LABELS = frozenset({"name", "seed", "description"})
+
+
 def resolve_profile(spec: str | Mapping[str, Any] | Profile) -> Profile:
     """A profile from a name, or from a dict whose ``name`` (if it names a shipped profile) is the
     base and whose other keys override it (nested objects merge; lists replace).
@@ -189,5 +198,11 @@ def resolve_profile(spec: str | Mapping[str, Any] | Profile) -> Profile:
         if spec["name"] not in NAMED_PROFILES:
             raise UnknownProfileError(f"unknown profile {spec['name']!r}; known: {sorted(NAMED_PROFILES)}")
     name = spec.get("name", "custom")
+    if name not in NAMED_PROFILES and not set(spec) - _LABELS:
+        # {"name": "quota_ot"} would otherwise be a custom profile with no faults at all.
+        raise UnknownProfileError(
+            f"unknown profile {name!r}; known: {sorted(NAMED_PROFILES)} "
+            "(a custom profile sets at least one fault or latency field)"
+        )
     base = NAMED_PROFILES.get(name, {})
     return Profile.model_validate(_deep_merge({**base, "name": name}, spec))

@@ -66,3 +66,14 @@ def test_profile_round_trips_through_json() -> None:
 def test_windows(window: Window, active_at: list[float], inactive_at: list[float]) -> None:
     assert all(window.active(t) for t in active_at)
     assert not any(window.active(t) for t in inactive_at)
+
+
+def test_quota_out_never_comes_back() -> None:
+    window = resolve_profile("quota_out").quota_windows[0]
+    assert not window.active(9.9) and window.active(10.0) and window.active(10_000.0)
+
+
+def test_an_unknown_name_with_no_fields_is_refused_not_a_blank_profile() -> None:
+    with pytest.raises(UnknownProfileError, match="quota_ot"):
+        resolve_profile({"name": "quota_ot", "seed": 42})
+    assert resolve_profile({"name": "mine", "errors": [{"status": 503, "probability": 1}]}).errors
