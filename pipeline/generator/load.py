@@ -29,7 +29,7 @@ from pipeline.arrivals import ArrivalProcess, QuestionSelector, build_arrival
 from pipeline.datasets.model import Question
 from pipeline.events import hops as H
 from pipeline.events.emitter import EventEmitter
-from pipeline.generator.pacing import Pacer
+from pipeline.generator.pacing import Pacer, serving_sleep
 from pipeline.generator.settings import GeneratorSettings
 from pipeline.kafka.clients import make_producer
 from pipeline.kafka.settings import KafkaSettings
@@ -134,7 +134,7 @@ def run_load(
     emitter: EventEmitter | None = None,
     stop: threading.Event | None = None,
     monotonic: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     wall: Callable[[], float] = time.time,
 ) -> LoadSummary:
     """Send ``questions`` to the pipeline on ``arrival``'s schedule; blocks until the schedule
@@ -169,6 +169,8 @@ def run_load(
     sender = _Sender(producer, topics.questions.name, emitter, summary, wall)
     selector = QuestionSelector(len(questions), repeat_share, seed)
     in_flight: set[str] = set()
+    # Waiting for the next send serves the producer's acknowledgements (timestamped as they come).
+    sleep = sleep or serving_sleep(producer.poll, monotonic)
     pacer = Pacer(monotonic=monotonic, sleep=sleep, wall=wall, start_delay_s=settings.start_delay_s)
     summary.started_at = pacer.epoch_start
     next_progress = monotonic() + settings.progress_every_s

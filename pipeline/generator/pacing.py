@@ -59,3 +59,22 @@ class Pacer:
             "p99_lag_s": q(0.99),
             "late_sends": sum(lag > 0.010 for lag in ordered),
         }
+
+
+def serving_sleep(poll: Callable[[float], object],
+                  monotonic: Callable[[], float] = time.monotonic) -> Callable[[float], None]:
+    """A :class:`Pacer` sleep that serves a Kafka producer's delivery reports while it waits.
+
+    ``poll`` is ``Producer.poll``: it runs the delivery callbacks that are due and returns early
+    when it ran one. Waiting in it instead of ``time.sleep`` means each acknowledgement is
+    handled (and its ``generator.sent`` hop timestamped) when it arrives, not at the next send:
+    at 4 questions/s a plain sleep made the producer's send latency look 200 ms longer at the
+    median, and up to the next send late in the tail.
+    """
+
+    def sleep(seconds: float) -> None:
+        deadline = monotonic() + seconds
+        while (left := deadline - monotonic()) > 0:
+            poll(left)
+
+    return sleep

@@ -131,3 +131,56 @@ def test_stop_ends_the_schedule_early() -> None:
     summary, producer, _ = _run(time, FakeCache(time, set()), list(synthesize(3, seed=1)),
                                 count=3, stop=stop)
     assert summary.stopped_early and producer.produced == []
+
+
+class SlowAckProducer(FakeProducer):
+    """The broker acknowledges each record ``rtt`` seconds (fake time) after it is produced;
+    ``poll(timeout)`` waits in fake time for the next acknowledgement, up to ``timeout``."""
+
+    def __init__(self, time: FakeTime, rtt: float) -> None:
+        super().__init__()
+        self.time, self.rtt = time, rtt
+        self.due: list[float] = []
+
+    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None,
+                on_delivery=None, **kw) -> None:
+        super().produce(topic, value, key, on_delivery, **kw)
+        self.due.append(self.time.now + self.rtt)
+
+    def poll(self, timeout: float = 0) -> int:
+        if not self.due:
+            self.time.now += timeout  # nothing to serve: the whole timeout passes
+        elif self.due[0] > self.time.now:
+            self.time.now = min(self.due[0], self.time.now + timeout)
+        served = 0
+        while self.due and self.due[0] <= self.time.now:
+            self.due.pop(0)
+            cb, msg = self._pending.pop(0)
+            cb(None, msg)
+            served += 1
+        return served
+
+    def flush(self, timeout: float = 0) -> int:
+        while self.due:
+            self.poll(self.due[-1] - self.time.now)
+        return 0
+
+
+@pytest.mark.parametrize("serve_acks", [True, False])
+def test_acknowledgements_are_timestamped_when_they_arrive(serve_acks: bool) -> None:
+    """Waiting for the next send serves delivery reports: the sent hop is the ack's time (5 ms
+    after the send), not the next send's (100 ms later at 10/s) as with a plain sleep."""
+    time = FakeTime()
+    producer = SlowAckProducer(time, rtt=0.005)
+    emitter = RecordingEmitter(stage="generator", clock=time.wall)
+    run_load("exp", list(synthesize(5, seed=2)), {"kind": "constant", "rate": 10}, {},
+             settings=GeneratorSettings(start_delay_s=0, cache_scope="off"), topics=TOPICS,
+             producer=producer, emitter=emitter, monotonic=time.monotonic, wall=time.wall,
+             sleep=None if serve_acks else time.sleep)
+    sent = [e for e in emitter.events if e.attrs.get("hop") == "generator.sent"]
+    assert len(sent) == 5
+    delays = [round(e.ts - e.attrs["intended_at"], 6) for e in sent]
+    if serve_acks:
+        assert delays == [0.005] * 5
+    else:
+        assert delays[:4] == [0.1] * 4  # noticed at the next send
