@@ -286,7 +286,9 @@ def python_options(config: JobConfig) -> Configuration:
     """Small PyFlink bundles: a bundle's outputs leave the Python worker, and a checkpoint
     barrier can pass, only when the whole bundle is done. With the default (up to 100,000
     records or 1 s) a backlog becomes one huge bundle: with the embedding scorer, minutes
-    without output and checkpoints that time out."""
+    without output and checkpoints that time out. At low rates a bundle closes on time, so
+    ``bundle_time_ms`` is how long an answer may wait for its bundle: 500 ms made the scoring hop
+    0.46 s at the median at 4 answers/s, 100 ms makes it 0.06 s; under load bundles close on size."""
     options = Configuration()
     options.set_integer("python.fn-execution.bundle.size", config.bundle_size)
     options.set_integer("python.fn-execution.bundle.time", config.bundle_time_ms)

@@ -72,7 +72,7 @@ class JobConfig(BaseModel):
         description="records per PyFlink bundle: the Python operator's outputs leave, and a "
         "checkpoint barrier passes, only at the end of a bundle",
     )
-    bundle_time_ms: int = Field(500, ge=1, le=60_000, description="longest bundle, in ms")
+    bundle_time_ms: int = Field(100, ge=1, le=60_000, description="longest bundle, in ms")
     score_timeout_s: float = Field(
         0.0,
         ge=0,

@@ -27,7 +27,13 @@ class StorageSettings(ServiceEnvSettings):
     batch_size: int = Field(
         default=500, ge=1, le=10_000, description="records per database transaction"
     )
-    poll_timeout_s: float = Field(default=0.2, gt=0, le=10, description="longest wait for a batch")
+    poll_timeout_s: float = Field(
+        default=0.05,
+        gt=0,
+        le=10,
+        description="longest wait for a batch to fill: at low rates every answer waits this long "
+        "before its transaction (0.2 s made storage 0.24 s of the median end-to-end latency)",
+    )
     health_host: str = "127.0.0.1"
     health_port: int = Field(
         default=8091, ge=0, le=65535, description="GET /health; 0 = any free port"
