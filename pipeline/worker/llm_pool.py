@@ -58,8 +58,7 @@ class LLMPool:
 
     async def complete(self, prompt: str, *, reference: str | None = None,
                        max_tokens: int | None = None, model: str | None = None,
-                       timeout_s: float | None = None, base_url: str | None = None) -> Completion:
-        """``base_url`` must be None or this pool's: :class:`LLMEndpoints` routes by endpoint."""
+                       timeout_s: float | None = None) -> Completion:
         busy = self.busy
         i = busy.index(min(busy))
         busy[i] += 1
