@@ -57,8 +57,15 @@ def kafka_server_properties(settings: StackSettings, layout: Layout) -> Path:
 
 
 def kafka_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding.
+
+    Never one that starts with "-" (1 in 64 do): the storage tool would read it as an option and
+    fail with "argument --cluster-id/-t: expected one argument". Kafka's own Uuid.randomUuid()
+    skips those for the same reason."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 # The rendered configs must not depend on the caller's PATH: `harness up` from a shell and from an

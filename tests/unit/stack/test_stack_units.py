@@ -81,3 +81,16 @@ def test_external_services_replace_local_ones():
     assert not settings.local_kafka and settings.kafka_bootstrap_servers == "broker:9092"
     assert settings.flink_url == "http://flink:8081"
     assert settings.local_postgres
+
+
+def test_kafka_cluster_ids_never_start_with_a_dash(monkeypatch) -> None:
+    """One random id in 64 starts with "-", which the storage tool reads as an option (seen in CI)."""
+    import uuid as uuid_module
+
+    from harness.stack import configs
+
+    made = iter([uuid_module.UUID(bytes=b"\xf8" + bytes(15)), uuid_module.UUID(bytes=bytes(16))])
+    monkeypatch.setattr(configs.uuid, "uuid4", lambda: next(made))
+    assert configs.kafka_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAA"
+    monkeypatch.undo()
+    assert all(not configs.kafka_cluster_id().startswith("-") for _ in range(2000))
