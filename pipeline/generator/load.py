@@ -84,9 +84,11 @@ class _Sender:
     """Produces envelopes and counts acknowledgements; the ack emits the ``generator.sent`` hop."""
 
     def __init__(self, producer: Producer, topic: str, emitter: EventEmitter,
-                 summary: LoadSummary, wall: Callable[[], float]) -> None:
+                 summary: LoadSummary, wall: Callable[[], float],
+                 on_failed: Callable[[Envelope], None] = lambda env: None) -> None:
         self.producer, self.topic, self.emitter = producer, topic, emitter
         self.summary, self.wall = summary, wall
+        self.on_failed = on_failed
         self.acknowledged_ids: set[str] = set()
 
     def send(self, env: Envelope) -> None:
@@ -97,6 +99,7 @@ class _Sender:
                 self.summary.failed += 1
                 log.error("send of %s/%s (seq %s) to %s failed: %s", env.experiment_id,
                           env.question_id, env.send_seq, self.topic, err.str())
+                self.on_failed(env)
                 return
             self.summary.acknowledged += 1
             self.acknowledged_ids.add(env.question_id)
@@ -166,9 +169,16 @@ def run_load(
     stop = stop or threading.Event()
 
     summary = LoadSummary(experiment_id)
-    sender = _Sender(producer, topics.questions.name, emitter, summary, wall)
-    selector = QuestionSelector(len(questions), repeat_share, seed)
     in_flight: set[str] = set()
+
+    def forget(env: Envelope) -> None:
+        # Not in the pipeline after all: the next ask of this question is a miss, sent again.
+        in_flight.discard(env.question_id)
+        if cache is not None:
+            cache.release(experiment_id, env.question_id)
+
+    sender = _Sender(producer, topics.questions.name, emitter, summary, wall, on_failed=forget)
+    selector = QuestionSelector(len(questions), repeat_share, seed)
     # Waiting for the next send serves the producer's acknowledgements (timestamped as they come).
     sleep = sleep or serving_sleep(producer.poll, monotonic)
     pacer = Pacer(monotonic=monotonic, sleep=sleep, wall=wall, start_delay_s=settings.start_delay_s)
@@ -208,8 +218,8 @@ def run_load(
                 env = Envelope(experiment_id=experiment_id, send_seq=seq, policy=exp_policy,
                                intended_at=intended_at, created_at=now, **q.envelope_fields())
                 env.record_hop(H.GENERATOR_SENT, now)
+                in_flight.add(q.id)  # before the send: a failure reported at once undoes it
                 sender.send(env)
-                in_flight.add(q.id)
             if monotonic() >= next_progress:
                 next_progress += settings.progress_every_s
                 log.info("load %s: asked %d, sent %d (acked %d), cache hits %d, coalesced %d, "

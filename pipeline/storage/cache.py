@@ -12,6 +12,8 @@
   later completes without touching the count - also **coalesced**;
 * otherwise a **miss**: the caller sends it.
 
+If a send fails, ``release`` drops such a placeholder: no pass will ever complete it.
+
 ``scope="experiment"`` (default) looks in the current experiment only, so re-running an
 experiment measures the pipeline again; ``scope="global"`` serves any experiment's latest answer
 (bumping that row's count); ``scope="off"`` never looks.
@@ -73,6 +75,14 @@ RETURNING terminal_state, llm_answer, score, access_count, experiment_id
 """
 
 
+#: a placeholder (made by an ask coalesced onto a pass still in flight) that no pass will complete
+_RELEASE = """
+DELETE FROM answers
+WHERE experiment_id = %(experiment_id)s AND question_id = %(question_id)s
+  AND terminal_state IS NULL AND llm_answer IS NULL AND durable_at IS NULL
+"""
+
+
 class AnswerCache:
     """Cache checks on an autocommit connection (each lookup is its own statement)."""
 
@@ -101,6 +111,16 @@ class AnswerCache:
                 cur.execute(_PLACEHOLDER, params)
                 row = cur.fetchone()
         return CacheResult(CacheOutcome.MISS) if row is None else self._result(row)
+
+    def release(self, experiment_id: str, question_id: str) -> int:
+        """The question's send failed (Kafka never acknowledged it): drop the placeholder an ask
+        coalesced onto it may have made, so that nothing waits for a pass that does not exist
+        and the next ask is a miss (sent again). Returns the rows deleted (0 or 1)."""
+        if self.scope == "off":
+            return 0
+        with self.db.conn().cursor() as cur:
+            cur.execute(_RELEASE, {"experiment_id": experiment_id, "question_id": question_id})
+            return cur.rowcount
 
     @staticmethod
     def _result(row: tuple) -> CacheResult:

@@ -77,3 +77,21 @@ def test_migrations_and_topics_are_idempotent(rig):
     reports = ensure_topics(make_admin(rig.kafka), rig.topics)  # the rig created them
     assert {r.action for r in reports} == {"exists"}
     assert all(r.partitions == r.expected_partitions and not r.config_diff for r in reports)
+
+
+def test_release_drops_only_a_placeholder(rig, new_experiment):
+    """A failed send releases the placeholder a coalesced ask made; a stored outcome stays."""
+    from pipeline.storage.cache import AnswerCache, CacheOutcome
+
+    exp = new_experiment("release")
+    cache = AnswerCache(Database(rig.db_settings, autocommit=True))
+    assert cache.lookup(exp, "q9", in_flight=True, now=time.time()).outcome is CacheOutcome.COALESCED
+    assert rig.scalar("SELECT count(*) FROM answers WHERE experiment_id=%s", (exp,)) == 1
+    assert cache.release(exp, "q9") == 1
+    assert cache.lookup(exp, "q9", in_flight=False, now=time.time()).outcome is CacheOutcome.MISS
+
+    handler = StorageHandler(Database(rig.db_settings), rig.topics, NullEmitter())
+    _store(handler, _env(exp, TerminalStatus.ACCEPTED, attempts=1), 1)
+    assert cache.release(exp, "q1") == 0
+    assert rig.query("SELECT terminal_state FROM answers WHERE experiment_id=%s AND question_id='q1'",
+                     (exp,)) == [("accepted",)]

@@ -39,6 +39,11 @@ class FakeCache:
     def __init__(self, time: FakeTime, answered: set[str], cost: float = 0.0) -> None:
         self.time, self.answered, self.cost = time, answered, cost
         self.lookups: list[tuple[str, bool]] = []
+        self.released: list[str] = []
+
+    def release(self, experiment_id: str, question_id: str) -> int:
+        self.released.append(question_id)
+        return 0
 
     def lookup(self, experiment_id: str, question_id: str, *, in_flight: bool, now: float):
         self.time.now += self.cost
@@ -184,3 +189,18 @@ def test_acknowledgements_are_timestamped_when_they_arrive(serve_acks: bool) -> 
         assert delays == [0.005] * 5
     else:
         assert delays[:4] == [0.1] * 4  # noticed at the next send
+
+
+def test_a_failed_send_is_forgotten_so_the_next_ask_sends_it_again() -> None:
+    """Kafka never acknowledged it: it is not in the pipeline, so a repeat must not be coalesced
+    onto it (that pass would never end), and its placeholder, if any, is released."""
+    time = FakeTime()
+    producer, cache = FakeProducer(fail=True), FakeCache(time, set())
+    q = list(synthesize(1, seed=1))
+    summary = run_load("exp", q, {"kind": "constant", "rate": 10}, {}, count=3,
+                       settings=GeneratorSettings(start_delay_s=0), topics=TOPICS,
+                       producer=producer, cache=cache, emitter=RecordingEmitter(),
+                       monotonic=time.monotonic, sleep=time.sleep, wall=time.wall)
+    assert (summary.sent, summary.failed, summary.coalesced) == (3, 3, 0)
+    assert cache.lookups == [(q[0].id, False)] * 3  # never "in flight"
+    assert cache.released == [q[0].id] * 3
