@@ -2,7 +2,8 @@
 record it keeps, and how it turns a response into a :class:`Completion` or a classified
 :class:`LLMCallError`.
 
-Two clients implement :meth:`ChatClient.complete` on top of this: :class:`pipeline.llm.client.LLMClient`
+Two clients implement :meth:`ChatClient._exchange` (the HTTP exchange) under this one
+:meth:`ChatClient.complete`: :class:`pipeline.llm.client.LLMClient`
 (the official openai SDK, retries off) and :class:`pipeline.llm.direct.DirectLLMClient` (one POST
 on aiohttp). Because both end in :meth:`ChatClient._status_failure` and
 :meth:`ChatClient._completion`, an outcome is classified and recorded the same way by either.
@@ -95,8 +96,16 @@ class ChatClient:
         model: str | None = None,
         timeout_s: float | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> Completion:  # pragma: no cover - overridden
-        """One chat-completion attempt. Raises :class:`LLMCallError` on any classified failure."""
+    ) -> Completion:
+        """One chat-completion attempt. Raises :class:`LLMCallError` on any classified failure.
+
+        ``model``, ``max_tokens`` and ``timeout_s`` override the settings for this call."""
+        body = self._body(prompt, max_tokens=max_tokens, model=model)
+        return await self._exchange(body, self._headers(reference, extra_headers), timeout_s)
+
+    async def _exchange(self, body: dict[str, Any], headers: dict[str, str],
+                        timeout_s: float | None) -> Completion:  # pragma: no cover - overridden
+        """Send the request (JSON ``body``, extra ``headers``) once; the transport's only job."""
         raise NotImplementedError
 
     # -- the request --------------------------------------------------------------------------

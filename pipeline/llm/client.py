@@ -16,7 +16,7 @@ from typing import Any
 import openai
 
 from pipeline.llm.attempt import Completion
-from pipeline.llm.base import ChatClient, Messages
+from pipeline.llm.base import ChatClient
 from pipeline.llm.settings import LLMSettings
 from pipeline.llm.transport import default_http_client
 
@@ -44,19 +44,9 @@ class LLMClient(ChatClient):
     async def aclose(self) -> None:
         await self._openai.close()
 
-    async def complete(
-        self,
-        prompt: str | Messages,
-        *,
-        reference: str | None = None,
-        max_tokens: int | None = None,
-        model: str | None = None,
-        timeout_s: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> Completion:
-        """One chat-completion attempt. Raises :class:`LLMCallError` on any classified failure."""
-        kwargs: dict[str, Any] = self._body(prompt, max_tokens=max_tokens, model=model)
-        kwargs["extra_headers"] = self._headers(reference, extra_headers)
+    async def _exchange(self, body: dict[str, Any], headers: dict[str, str],
+                        timeout_s: float | None) -> Completion:
+        kwargs: dict[str, Any] = {**body, "extra_headers": headers}
         if timeout_s is not None:
             kwargs["timeout"] = timeout_s
 

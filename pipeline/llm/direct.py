@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from pipeline.llm.attempt import Completion
-from pipeline.llm.base import ChatClient, Messages, field_of
+from pipeline.llm.base import ChatClient, field_of
 from pipeline.llm.settings import LLMSettings
 
 _ERROR_TEXT_MAX = 300
@@ -70,19 +70,10 @@ class DirectLLMClient(ChatClient):
             await self._session.close()
         self._session = None
 
-    async def complete(
-        self,
-        prompt: str | Messages,
-        *,
-        reference: str | None = None,
-        max_tokens: int | None = None,
-        model: str | None = None,
-        timeout_s: float | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> Completion:
-        """One chat-completion attempt. Raises :class:`LLMCallError` on any classified failure."""
-        data = json.dumps(self._body(prompt, max_tokens=max_tokens, model=model)).encode()
-        headers = {**self._base_headers, **self._headers(reference, extra_headers)}
+    async def _exchange(self, body: dict[str, Any], headers: dict[str, str],
+                        timeout_s: float | None) -> Completion:
+        data = json.dumps(body).encode()
+        headers = {**self._base_headers, **headers}
         timeout = self._timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
         session = self._open()
 
