@@ -9,6 +9,7 @@ import uuid
 
 from experiments import runner
 from experiments import spec as spec_module
+from harness.pipeline import ensure_pipeline
 from pipeline.llm.settings import LLMSettings
 from pipeline.llm.sim import SimulatorAdmin, SimulatorProcess
 
@@ -24,6 +25,8 @@ def test_the_spec_endpoint_and_model_reach_the_workers(endpoints) -> None:
             "dataset.repeat_share=0", "llm.backend=openai", f"llm.base_url={other.base_url}",
             "llm.model=llama-3-8b-instruct",
         ])
+        # the runner's first step: topics, services and the scoring job, whatever ran before
+        ensure_pipeline(workers=spec["workers"]["count"], concurrency=spec["workers"]["concurrency"])
         handle = runner.register(spec, label=f"openai-backend-{uuid.uuid4().hex[:8]}")
         assert runner.configure_llm(spec) == {}  # a real backend: no simulator to configure
         before = own.counters()["total"]
