@@ -76,6 +76,15 @@ class RunMeta(_Model):
     #: why the load stopped before the end of its schedule (e.g. the LLM's quota ran out); None
     #: if it ran to the end.
     stopped_early: str | None = None
+    #: how the run ended: ``finished``; ``failed`` (e.g. its drain timed out, a step crashed) or
+    #: ``stopped`` (ended on purpose before its end). A report of a run that did not finish is
+    #: partial: it says so first, with :attr:`failure` and the questions still in flight.
+    status: Literal["finished", "failed", "stopped"] = "finished"
+    #: why the run failed or stopped, in a sentence; None when it finished.
+    failure: str | None = None
+    #: other experiments whose questions were in the shared pipeline while this run's were
+    #: (their ids): their load may have contaminated this run's figures.
+    overlapping_runs: list[str] = Field(default_factory=list)
 
 
 class QuestionOutcome(_Model):
