@@ -5,6 +5,7 @@ starting it from tests (in-loop, thread, subprocess) and ``harness sim`` for the
 """
 
 from pipeline.llm.sim.engine import SimEngine
+from pipeline.llm.sim.outage import Outage
 from pipeline.llm.sim.profiles import (
     NAMED_PROFILES,
     Concurrency,
@@ -14,6 +15,7 @@ from pipeline.llm.sim.profiles import (
     Profile,
     Quality,
     RateLimits,
+    RequestWindow,
     UnknownProfileError,
     Window,
     resolve_profile,
@@ -36,9 +38,11 @@ __all__ = [
     "ErrorRule",
     "Hang",
     "Latency",
+    "Outage",
     "Profile",
     "Quality",
     "RateLimits",
+    "RequestWindow",
     "RunningSimulator",
     "SimEngine",
     "SimulatorAdmin",

@@ -1,8 +1,12 @@
 """The simulator's decisions, free of HTTP and of waiting: what each request gets, and after how long.
 
-Order of checks, as a real provider's front door would do them: quota -> rate limits ->
-overload errors -> hang -> (the server then queues for a concurrency slot) -> latency ->
-completion (empty / malformed / an answer from the quality model).
+Order of checks, as a real provider's front door would do them: an admin-started outage ->
+quota -> rate limits -> overload errors -> hang -> (the server then queues for a concurrency
+slot) -> latency -> completion (empty / malformed / an answer from the quality model).
+
+Fault windows are open by time since activation or by the request's number since activation
+(:mod:`pipeline.llm.sim.profiles`); every planned request takes the next number, whatever its
+outcome.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.llm.sim.counters import Counters
-from pipeline.llm.sim.profiles import Profile
+from pipeline.llm.sim.outage import Outage
+from pipeline.llm.sim.profiles import ErrorStatus, Profile, window_active
 from pipeline.llm.sim.quality import compose_answer, draw_closeness, words_to_tokens
 from pipeline.llm.sim.ratelimit import RateLimiter
 from pipeline.retry.clock import Clock
@@ -104,14 +109,35 @@ class SimEngine:
         self.activate(profile)
 
     def activate(self, profile: Profile) -> None:
-        """Switch profile: windows restart at 0, the RNG is reseeded, buckets start full."""
+        """Switch profile: windows restart at 0 s and at request 0, the RNG is reseeded, buckets
+        start full, and an admin-started outage ends."""
         self.profile = profile
         self.activated_at = self.clock()
+        self.planned = 0  # requests planned since activation: the next one's number in request windows
+        self.outage: Outage | None = None
         self.rng = random.Random(profile.seed)
         limits = profile.rate_limits
-        self.limiter = (
-            RateLimiter(limits, self.clock) if limits.requests_per_min or limits.tokens_per_min else None
-        )
+        if limits.requests_per_min or limits.tokens_per_min:
+            frozen_at = self.activated_at
+            clock = self.clock if limits.refill else (lambda: frozen_at)
+            self.limiter: RateLimiter | None = RateLimiter(limits, clock)
+        else:
+            self.limiter = None
+
+    def start_outage(self, status: ErrorStatus = 503, duration_s: float | None = None) -> Outage:
+        """From now on, answer every request ``status`` (for ``duration_s``, or until ended)."""
+        self.outage = Outage(status, self.clock(), duration_s)
+        return self.outage
+
+    def end_outage(self) -> Outage | None:
+        """End the admin-started outage; return it (None if there was none)."""
+        outage, self.outage = self.outage, None
+        return outage
+
+    def outage_view(self) -> dict[str, Any]:
+        if self.outage is None:
+            return {"active": False}
+        return self.outage.view(self.clock())
 
     @property
     def elapsed_s(self) -> float:
@@ -148,12 +174,19 @@ class SimEngine:
     def plan(self, request: SimRequest) -> Reply:
         """Decide this request's fate. Counted in the ground truth at once."""
         n = self._next_id()
+        k = self.planned
+        self.planned += 1
         profile = self.profile
         rng = self.rng
         t = self.elapsed_s
 
+        outage = self.outage
+        if outage is not None and outage.active(self.clock()):
+            message, error_type = _ERROR_TEXT[outage.status]
+            return self._reject(n, "outage", outage.status, error_body(message, error_type))
+
         for window in profile.quota_windows:
-            if window.active(t):
+            if window_active(window, t, k):
                 body = error_body(
                     "You exceeded your current quota, please check your plan and billing details. "
                     "For more information on this error, read the docs: "
@@ -172,13 +205,13 @@ class SimEngine:
                 return self._reject(n, f"rate_limited_{verdict.kind}", 429, body, extra)
 
         for rule in profile.errors:
-            if (rule.window is None or rule.window.active(t)) and rng.random() < rule.probability:
+            if window_active(rule.window, t, k) and rng.random() < rule.probability:
                 message, error_type = _ERROR_TEXT[rule.status]
                 extra = {} if rule.retry_after_s is None else {"retry-after": str(math.ceil(rule.retry_after_s))}
                 return self._reject(n, f"http_{rule.status}", rule.status, error_body(message, error_type), extra)
 
         hang = profile.hang
-        if hang.probability > 0 and (hang.window is None or hang.window.active(t)) and rng.random() < hang.probability:
+        if hang.probability > 0 and window_active(hang.window, t, k) and rng.random() < hang.probability:
             message, error_type = _ERROR_TEXT[504]
             reply = self._reject(n, "hang", 504, error_body(message, error_type))
             reply.delay_s, reply.immediate = hang.duration_s, False

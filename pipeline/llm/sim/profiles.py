@@ -1,15 +1,20 @@
 """Fault profiles of the LLM simulator: plain data (pydantic), JSON in and out, with a seed.
 
-Time windows are measured from the moment the profile was activated (server start or
-``PUT /admin/profile``). A window with ``every_s > 0`` repeats with that period; ``duration_s``
-None means "until the profile changes".
+A fault's window is counted either in seconds (:class:`Window`) or in requests
+(:class:`RequestWindow`), both from the moment the profile was activated (server start or
+``PUT /admin/profile``). A time window with ``every_s > 0`` repeats with that period;
+``duration_s`` None means "until the profile changes". A request window covers the requests
+numbered ``[after_requests, after_requests + requests)`` (0-based, counting every request the
+engine plans, whatever its outcome); ``requests`` None means "from then on". Request windows
+behave the same on a fast and on a slow machine, which is what tests need; time windows model
+experiments' wall-clock scenarios.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -42,6 +47,38 @@ class Window(_Model):
         return self.duration_s is None or offset < self.duration_s
 
 
+class RequestWindow(_Model):
+    """Requests number ``[after_requests, after_requests + requests)`` since activation (0-based).
+
+    ``{"requests": 3}`` is "the next 3 requests"; ``{"after_requests": 20}`` is "every request
+    after the first 20".
+    """
+
+    after_requests: int = Field(default=0, ge=0, description="Requests let through before the window opens.")
+    requests: int | None = Field(default=None, gt=0, description="Requests the window covers; None = all later ones.")
+
+    def active(self, n: int) -> bool:
+        """Whether request number ``n`` (0-based since activation) falls in the window."""
+        if n < self.after_requests:
+            return False
+        return self.requests is None or n < self.after_requests + self.requests
+
+
+#: A window in seconds or in requests. ``{}`` is a time window (always active); a dict with
+#: ``after_requests`` or ``requests`` is a request window (extra fields are forbidden, so the
+#: first model that accepts a dict is the only one that can).
+AnyWindow = Annotated[Window | RequestWindow, Field(union_mode="left_to_right")]
+
+
+def window_active(window: Window | RequestWindow | None, t: float, n: int) -> bool:
+    """Whether ``window`` is open at ``t`` seconds / request ``n`` since activation (None: always)."""
+    if window is None:
+        return True
+    if isinstance(window, RequestWindow):
+        return window.active(n)
+    return window.active(t)
+
+
 class Latency(_Model):
     """``fixed_s + lognormal(median_s, sigma) + per_token_s * completion_tokens``."""
 
@@ -64,6 +101,14 @@ class RateLimits(_Model):
     tokens_per_min: int = Field(default=0, ge=0, description="0 = no token limit.")
     retry_after: Literal["both", "seconds", "ms", "none"] = "both"
     headers: bool = Field(default=True, description="Send x-ratelimit-* headers on every response.")
+    refill: bool = Field(
+        default=True,
+        description=(
+            "False: the buckets never refill, so they hold exactly requests_per_min requests and "
+            "tokens_per_min tokens until the profile changes; Retry-After and x-ratelimit-* are "
+            "then those of a bucket at activation time (the same on any machine, for tests)."
+        ),
+    )
     default_max_tokens: int = Field(
         default=256, ge=1, description="Completion tokens charged when a request gives no max_tokens."
     )
@@ -74,7 +119,7 @@ class ErrorRule(_Model):
 
     status: ErrorStatus = 503
     probability: float = Field(default=1.0, ge=0, le=1)
-    window: Window | None = None
+    window: AnyWindow | None = None
     retry_after_s: float | None = Field(default=None, ge=0, description="Send Retry-After with the error.")
 
 
@@ -83,7 +128,7 @@ class Hang(_Model):
 
     probability: float = Field(default=0.0, ge=0, le=1)
     duration_s: float = Field(default=120.0, gt=0)
-    window: Window | None = None
+    window: AnyWindow | None = None
 
 
 class Quality(_Model):
@@ -108,7 +153,7 @@ class Profile(_Model):
     latency: Latency = Latency()
     concurrency: Concurrency = Concurrency()
     rate_limits: RateLimits = RateLimits()
-    quota_windows: list[Window] = Field(
+    quota_windows: list[AnyWindow] = Field(
         default_factory=list, description="While any is active: 429 insufficient_quota."
     )
     errors: list[ErrorRule] = Field(default_factory=list, description="Checked in order; first hit wins.")

@@ -36,6 +36,7 @@ from pipeline.llm.sim.profiles import Profile, resolve_profile
 from pipeline.llm.sim.server import Simulator, create_app
 from pipeline.llm.sim.settings import SimulatorSettings
 from pipeline.retry.clock import Clock
+from pipeline.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -166,18 +167,20 @@ def run_simulator(
 
 def wait_for_health(url: str, *, timeout_s: float = 10.0, interval_s: float = 0.05) -> dict[str, Any]:
     """Probe ``GET {url}/health`` until it answers 200 or the deadline passes."""
-    deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
-    while True:
+
+    def healthy() -> dict[str, Any] | None:
+        nonlocal last_error
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=max(0.1, min(2.0, timeout_s))) as resp:
                 if resp.status == 200:
-                    return json.loads(resp.read())
+                    return dict(json.loads(resp.read()))
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             last_error = exc
-        if time.monotonic() >= deadline:
-            raise SimulatorStartError(f"{url}/health not healthy within {timeout_s}s: {last_error}")
-        time.sleep(interval_s)
+        return None
+
+    return wait_until(healthy, timeout_s, pause_s=interval_s, backoff=1.0, error=SimulatorStartError,
+                      what=lambda: f"{url}/health not healthy within {timeout_s}s: {last_error}")
 
 
 class SimulatorThread:
@@ -363,3 +366,15 @@ class SimulatorAdmin:
 
     def reset_counters(self) -> dict[str, Any]:
         return self._call("DELETE", "/admin/counters")
+
+    def outage(self, status: int = 503, duration_s: float | None = None) -> dict[str, Any]:
+        """Start an outage now: every request is answered ``status`` (500, 502, 503, 504 or 529)
+        until :meth:`end_outage`, a profile switch, or ``duration_s`` seconds (None: no end)."""
+        return self._call("POST", "/admin/outage", {"status": status, "duration_s": duration_s})
+
+    def end_outage(self) -> dict[str, Any]:
+        """End the outage; returns what it was (``{"active": False}`` if there was none)."""
+        return self._call("DELETE", "/admin/outage")
+
+    def outage_state(self) -> dict[str, Any]:
+        return self._call("GET", "/admin/outage")

@@ -5,12 +5,17 @@
 | POST   | /v1/chat/completions  | the simulated LLM (OpenAI request and response shapes)       |
 | GET    | /v1/models            | the one model                                                |
 | GET    | /health               | liveness: ``{"status": "ok", "profile": ...}``               |
-| GET    | /admin/profile        | the active profile (JSON) and seconds since activation       |
+| GET    | /admin/profile        | the active profile (JSON), seconds and requests since        |
+|        |                       | activation                                                   |
 | PUT    | /admin/profile        | activate a profile: a name (JSON string) or a spec object;   |
 |        |                       | ``?reset_counters=1`` also zeroes the counters               |
 | GET    | /admin/profiles       | shipped profile names and descriptions                       |
 | GET    | /admin/counters       | ground truth: requests by outcome and status, tokens, ...    |
 | DELETE | /admin/counters       | zero the counters (returns the counts before)                |
+| GET    | /admin/outage         | the admin-started outage, if any                             |
+| POST   | /admin/outage         | start one now: ``{"status": 503, "duration_s": null}``       |
+|        |                       | (every request fails with that status until ended)           |
+| DELETE | /admin/outage         | end it (returns it; ``{"active": false}`` if there was none) |
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from aiohttp import web
 
 from pipeline.llm.reference import REFERENCE_HEADER, decode_reference
 from pipeline.llm.sim.engine import Reply, SimEngine, error_body, invalid_request, parse_request
+from pipeline.llm.sim.outage import OutageRequest
 from pipeline.llm.sim.profiles import NAMED_PROFILES, Profile, UnknownProfileError, resolve_profile
 
 log = logging.getLogger(__name__)
@@ -140,7 +146,12 @@ async def health(request: web.Request) -> web.Response:
 
 
 def _profile_view(sim: Simulator) -> dict[str, Any]:
-    return {"profile": sim.engine.profile.model_dump(mode="json"), "elapsed_s": sim.engine.elapsed_s}
+    engine = sim.engine
+    return {
+        "profile": engine.profile.model_dump(mode="json"),
+        "elapsed_s": engine.elapsed_s,
+        "requests": engine.planned,
+    }
 
 
 async def get_profile(request: web.Request) -> web.Response:
@@ -183,6 +194,31 @@ async def delete_counters(request: web.Request) -> web.Response:
     return _json(before)
 
 
+async def get_outage(request: web.Request) -> web.Response:
+    return _json(request.app[SIMULATOR].engine.outage_view())
+
+
+async def post_outage(request: web.Request) -> web.Response:
+    engine = request.app[SIMULATOR].engine
+    raw = await request.read()
+    try:
+        spec = OutageRequest.model_validate_json(raw or b"{}")
+    except pydantic.ValidationError as exc:
+        return _json({"error": "invalid outage", "details": json.loads(exc.json())}, status=400)
+    engine.start_outage(spec.status, spec.duration_s)
+    log.info("simulator outage started: every request answered %s for %s", spec.status,
+                "good" if spec.duration_s is None else f"{spec.duration_s} s")
+    return _json(engine.outage_view())
+
+
+async def delete_outage(request: web.Request) -> web.Response:
+    engine = request.app[SIMULATOR].engine
+    before = engine.outage_view()
+    if engine.end_outage() is not None:
+        log.info("simulator outage ended")
+    return _json(before)
+
+
 def create_app(simulator: Simulator) -> web.Application:
     app = web.Application()
     app[SIMULATOR] = simulator
@@ -194,4 +230,7 @@ def create_app(simulator: Simulator) -> web.Application:
     app.router.add_get("/admin/profiles", list_profiles)
     app.router.add_get("/admin/counters", get_counters)
     app.router.add_delete("/admin/counters", delete_counters)
+    app.router.add_get("/admin/outage", get_outage)
+    app.router.add_post("/admin/outage", post_outage)
+    app.router.add_delete("/admin/outage", delete_outage)
     return app

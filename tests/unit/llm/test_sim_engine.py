@@ -192,3 +192,118 @@ def test_parse_request_estimates_prompt_tokens() -> None:
     req = parse_request({"model": "m", "messages": [{"role": "user", "content": "x" * 400}], "max_completion_tokens": 9}, "ref")
     assert isinstance(req, SimRequest)
     assert (req.prompt_tokens, req.max_tokens, req.reference) == (104, 9, "ref")
+
+
+# -- faults counted in requests, and the admin-started outage: no clock involved ---------------
+
+
+def test_an_outage_of_the_next_n_requests() -> None:
+    eng = engine({"errors": [{"status": 503, "window": {"requests": 3}}]})
+    assert [eng.plan(REQ).status for _ in range(5)] == [503, 503, 503, 200, 200]
+
+
+def test_a_request_window_after_some_requests_and_for_some() -> None:
+    eng = engine({"errors": [{"status": 529, "window": {"after_requests": 2, "requests": 2}}]})
+    assert [eng.plan(REQ).status for _ in range(6)] == [200, 200, 529, 529, 200, 200]
+
+
+def test_quota_that_runs_out_after_n_requests_does_not_come_back_with_time() -> None:
+    clock = FakeClock()
+    eng = engine({"quota_windows": [{"after_requests": 2}]}, clock)
+    assert [eng.plan(REQ).status for _ in range(2)] == [200, 200]
+    clock.advance(3600)
+    replies = [eng.plan(REQ) for _ in range(3)]
+    assert [r.status for r in replies] == [429] * 3
+    assert error_of(replies[0])["code"] == "insufficient_quota"
+
+
+def test_every_planned_request_takes_a_number_whatever_its_outcome() -> None:
+    # request 0 is refused by the quota window, yet it counts: the outage covers requests 1 and 2
+    eng = engine({
+        "quota_windows": [{"requests": 1}],
+        "errors": [{"status": 503, "window": {"after_requests": 1, "requests": 2}}],
+    })
+    assert [eng.plan(REQ).status for _ in range(4)] == [429, 503, 503, 200]
+
+
+def test_hang_in_a_request_window() -> None:
+    eng = engine({"hang": {"probability": 1, "duration_s": 60, "window": {"requests": 1}}})
+    assert [eng.plan(REQ).outcome for _ in range(2)] == ["hang", "ok"]
+
+
+def test_activation_restarts_request_windows() -> None:
+    eng = engine({"errors": [{"status": 503, "window": {"requests": 1}}]})
+    assert [eng.plan(REQ).status for _ in range(2)] == [503, 200]
+    eng.activate(eng.profile)
+    assert eng.planned == 0
+    assert [eng.plan(REQ).status for _ in range(2)] == [503, 200]
+
+
+def test_a_bucket_that_does_not_refill_is_a_budget_with_fixed_hints() -> None:
+    clock = FakeClock()
+    eng = engine({"rate_limits": {"requests_per_min": 2, "refill": False}}, clock)
+    clock.advance(5)
+    first = eng.plan(REQ)
+    assert first.headers["x-ratelimit-remaining-requests"] == "1"
+    clock.advance(7)
+    assert eng.plan(REQ).status == 200
+    for _ in range(3):
+        clock.advance(3600)  # however long between requests: no refill, the same hints
+        limited = eng.plan(REQ)
+        assert limited.status == 429 and error_of(limited)["type"] == "requests"
+        assert limited.headers["retry-after"] == "30" and limited.headers["retry-after-ms"] == "30000"
+        assert parse_duration(limited.headers["x-ratelimit-reset-requests"]) == 60.0
+    eng.activate(eng.profile)  # a profile switch refills
+    assert eng.plan(REQ).status == 200
+
+
+def test_a_token_budget_that_does_not_refill() -> None:
+    clock = FakeClock()
+    eng = engine({"rate_limits": {"tokens_per_min": 250, "refill": False, "retry_after": "ms"}}, clock)
+    assert [eng.plan(REQ).status for _ in range(2)] == [200, 200]  # 100 tokens each
+    clock.advance(3600)
+    limited = eng.plan(REQ)
+    assert limited.status == 429 and error_of(limited)["type"] == "tokens"
+    assert limited.headers["retry-after-ms"] == str(math.ceil(50 / (250 / 60) * 1000))
+
+
+@pytest.mark.parametrize("status", [503, 529])
+def test_admin_outage_until_ended(status: int) -> None:
+    clock = FakeClock()
+    eng = engine({}, clock)
+    assert eng.plan(REQ).status == 200
+    eng.start_outage(status)
+    clock.advance(1e6)
+    replies = [eng.plan(REQ) for _ in range(3)]
+    assert {(r.status, r.outcome, r.immediate) for r in replies} == {(status, "outage", True)}
+    assert error_of(replies[0])["type"] in ("server_error", "overloaded_error")
+    assert eng.outage_view()["active"] and eng.outage_view()["remaining_s"] is None
+    ended = eng.end_outage()
+    assert ended is not None and ended.status == status
+    assert eng.plan(REQ).status == 200 and eng.outage_view() == {"active": False}
+    assert eng.end_outage() is None
+    assert eng.counters.by_outcome == {"ok": 2, "outage": 3}
+
+
+def test_admin_outage_with_a_duration_on_the_engines_clock() -> None:
+    clock = FakeClock()
+    eng = engine({}, clock)
+    eng.start_outage(503, duration_s=10)
+    clock.advance(9.5)
+    assert eng.plan(REQ).status == 503
+    assert eng.outage_view()["remaining_s"] == pytest.approx(0.5)
+    clock.advance(0.5)
+    assert eng.plan(REQ).status == 200 and eng.outage_view()["active"] is False
+
+
+def test_admin_outage_comes_before_the_profiles_checks_and_ends_with_a_profile_switch() -> None:
+    eng = engine({"quota_windows": [{}]})
+    eng.start_outage(529)
+    assert eng.plan(REQ).status == 529
+    eng.activate(resolve_profile("instant"))
+    assert eng.outage is None and eng.plan(REQ).status == 200
+
+
+def test_outage_duration_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="duration_s"):
+        engine({}).start_outage(503, duration_s=0)

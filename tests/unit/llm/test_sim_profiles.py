@@ -5,7 +5,14 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from pipeline.llm.sim import NAMED_PROFILES, Profile, UnknownProfileError, Window, resolve_profile
+from pipeline.llm.sim import (
+    NAMED_PROFILES,
+    Profile,
+    RequestWindow,
+    UnknownProfileError,
+    Window,
+    resolve_profile,
+)
 
 REQUIRED = {"healthy", "flaky", "rate_limited", "quota_window", "brownout", "outage"}
 
@@ -77,3 +84,34 @@ def test_an_unknown_name_with_no_fields_is_refused_not_a_blank_profile() -> None
     with pytest.raises(UnknownProfileError, match="quota_ot"):
         resolve_profile({"name": "quota_ot", "seed": 42})
     assert resolve_profile({"name": "mine", "errors": [{"status": 503, "probability": 1}]}).errors
+
+
+def test_a_window_is_counted_in_seconds_or_in_requests() -> None:
+    profile = resolve_profile({
+        "name": "instant",
+        "quota_windows": [{}, {"start_s": 5}, {"after_requests": 20}],
+        "errors": [{"status": 503, "window": {"requests": 3}}],
+        "hang": {"probability": 1, "window": {"after_requests": 1, "requests": 1}},
+    })
+    assert [type(w) for w in profile.quota_windows] == [Window, Window, RequestWindow]
+    assert profile.errors[0].window == RequestWindow(requests=3)
+    assert profile.hang.window == RequestWindow(after_requests=1, requests=1)
+    assert Profile.model_validate_json(profile.model_dump_json()) == profile
+    with pytest.raises(pydantic.ValidationError):
+        resolve_profile({"name": "instant", "errors": [{"window": {"requests": 0}}]})
+    with pytest.raises(pydantic.ValidationError):  # one unit per window
+        resolve_profile({"name": "instant", "errors": [{"window": {"start_s": 1, "requests": 2}}]})
+
+
+@pytest.mark.parametrize(
+    ("window", "active_at", "inactive_at"),
+    [
+        (RequestWindow(), [0, 10**6], []),
+        (RequestWindow(requests=3), [0, 2], [3, 100]),
+        (RequestWindow(after_requests=20), [20, 10**6], [0, 19]),
+        (RequestWindow(after_requests=2, requests=2), [2, 3], [0, 1, 4]),
+    ],
+)
+def test_request_windows(window: RequestWindow, active_at: list[int], inactive_at: list[int]) -> None:
+    assert all(window.active(n) for n in active_at)
+    assert not any(window.active(n) for n in inactive_at)
