@@ -16,6 +16,7 @@ import httpx
 from harness.settings import REPO_ROOT, StackSettings, get_settings
 from harness.stack import configs
 from harness.stack.layout import Layout
+from pipeline.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -81,28 +82,31 @@ class FlinkClient:
         return dict(self._json("GET", f"/jobs/{job_id}"))
 
     def wait_for_state(self, job_id: str, states: set[str], timeout_s: float = 120.0) -> str:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            state = self.job(job_id)["state"]
-            if state in states:
-                return str(state)
-            if state in {"FAILED", "CANCELED", "FINISHED"} - states:
-                raise FlinkError(f"job {job_id} is {state}: {self.exceptions(job_id)[:2000]}")
-            if time.monotonic() > deadline:
-                raise FlinkError(f"job {job_id} still {state} after {timeout_s:.0f} s")
-            time.sleep(0.5)
+        """Wait until the job is in one of STATES; a terminal state not wanted fails at once."""
+        last = "unknown"
+
+        def reached() -> str | None:
+            nonlocal last
+            last = str(self.job(job_id)["state"])
+            if last in {"FAILED", "CANCELED", "FINISHED"} - states:
+                raise FlinkError(f"job {job_id} is {last}: {self.exceptions(job_id)[:2000]}")
+            return last if last in states else None
+
+        return wait_until(reached, timeout_s, error=FlinkError, pause_s=0.2, max_pause_s=1.0,
+                          what=lambda: f"job {job_id} still {last} after {timeout_s:.0f} s")
 
     def wait_until_running(self, job_id: str, timeout_s: float = 120.0) -> None:
         """RUNNING at the job level and every task RUNNING (sources actually reading)."""
         deadline = time.monotonic() + timeout_s
         self.wait_for_state(job_id, {"RUNNING"}, timeout_s)
-        while True:
+
+        def all_running() -> bool:
             vertices = self.job(job_id).get("vertices", [])
-            if vertices and all(v.get("status") == "RUNNING" for v in vertices):
-                return
-            if time.monotonic() > deadline:
-                raise FlinkError(f"job {job_id} tasks not all RUNNING after {timeout_s:.0f} s")
-            time.sleep(0.5)
+            return bool(vertices) and all(v.get("status") == "RUNNING" for v in vertices)
+
+        wait_until(all_running, deadline - time.monotonic(), error=FlinkError, pause_s=0.2,
+                   max_pause_s=1.0,
+                   what=f"job {job_id} tasks not all RUNNING after {timeout_s:.0f} s")
 
     def exceptions(self, job_id: str) -> str:
         try:
@@ -120,14 +124,14 @@ class FlinkClient:
         body: dict[str, Any] = {"drain": False}
         body["targetDirectory"] = target or f"file://{self.layout.flink_savepoints}"
         trigger = self._json("POST", f"/jobs/{job_id}/stop", json=body)["request-id"]
-        deadline = time.monotonic() + timeout_s
-        while True:
+
+        def completed() -> dict[str, Any] | None:
             status = self._json("GET", f"/jobs/{job_id}/savepoints/{trigger}")
-            if status["status"]["id"] == "COMPLETED":
-                operation = status.get("operation", {})
-                if "failure-cause" in operation:
-                    raise FlinkError(f"savepoint failed: {operation['failure-cause']}")
-                return str(operation["location"])
-            if time.monotonic() > deadline:
-                raise FlinkError(f"savepoint of {job_id} not done after {timeout_s:.0f} s")
-            time.sleep(0.5)
+            return status if status["status"]["id"] == "COMPLETED" else None
+
+        status = wait_until(completed, timeout_s, error=FlinkError, pause_s=0.2, max_pause_s=1.0,
+                            what=f"savepoint of {job_id} not done after {timeout_s:.0f} s")
+        operation = status.get("operation", {})
+        if "failure-cause" in operation:
+            raise FlinkError(f"savepoint failed: {operation['failure-cause']}")
+        return str(operation["location"])

@@ -1,4 +1,5 @@
-"""Readiness probes. Each probe answers once, quickly; `wait_until` repeats it against a deadline.
+"""Readiness probes. Each probe answers once, quickly; `wait_until` repeats it against a deadline
+(through :func:`pipeline.waiting.wait_until`, the project's one poll loop).
 
 Nothing here sleeps a fixed time to let a service start: it asks the service, and asks again after
 a short, growing pause, until the service says it is ready or the deadline passes.
@@ -8,12 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from pipeline import waiting
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ class ProbeResult:
 Probe = Callable[[], ProbeResult]
 
 
-class NotReady(TimeoutError):
+class NotReady(waiting.WaitTimeout):
     """A service did not become ready before its deadline."""
 
 
@@ -35,33 +37,22 @@ def wait_until(name: str, probe: Probe, timeout_s: float,
                clock: Callable[[], float] = time.monotonic,
                sleep: Callable[[float], None] = time.sleep) -> ProbeResult:
     """Probe until ready or until TIMEOUT_S has passed (then raise NotReady with the last answer)."""
-    deadline = clock() + timeout_s
-    pause = 0.1
-    result = ProbeResult(False, "not probed")
-    while True:
-        result = probe()
-        if result.ok:
-            return result
-        if clock() >= deadline:
-            raise NotReady(f"{name} not ready after {timeout_s:.0f} s: {result.detail}")
-        sleep(min(pause, max(0.0, deadline - clock())))
-        pause = min(pause * 1.5, 2.0)
+    last = ProbeResult(False, "not probed")
+
+    def check() -> ProbeResult | None:
+        nonlocal last
+        last = probe()
+        return last if last.ok else None
+
+    return waiting.wait_until(
+        check, timeout_s, what=lambda: f"{name} not ready after {timeout_s:.0f} s: {last.detail}",
+        error=NotReady, clock=clock, sleep=sleep)
 
 
 def http_json(url: str, timeout: float = 3.0) -> object:
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read().decode())
-
-
-def tcp(host: str, port: int) -> Probe:
-    def probe() -> ProbeResult:
-        try:
-            with socket.create_connection((host, port), timeout=1.0):
-                return ProbeResult(True, f"{host}:{port} accepts connections")
-        except OSError as exc:
-            return ProbeResult(False, f"{host}:{port}: {exc}")
-    return probe
 
 
 def kafka(bootstrap: str) -> Probe:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from pathlib import Path
+
+from pipeline.waiting import WaitTimeout, wait_until
 
 
 def _ppid(pid: int) -> int | None:
@@ -61,10 +62,9 @@ def terminate(pids: set[int], timeout_s: float = 15.0) -> set[int]:
         for pid in alive(pids):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        deadline = time.monotonic() + timeout_s
-        while alive(pids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not alive(pids):
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda: not alive(pids), timeout_s, pause_s=0.05, max_pause_s=0.2,
+                       what="processes still alive")
             return set()
     return alive(pids)
 

@@ -11,14 +11,13 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 import xmlrpc.client
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.stack.layout import Layout
 from harness.stack.services import Service
+from pipeline.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +121,9 @@ class Supervisor:
         """Start supervisord (it daemonizes) and wait until it answers on its socket."""
         supervisord = Path(sys.executable).parent / "supervisord"
         subprocess.run([str(supervisord), "-c", str(self.layout.supervisor_conf)], check=True)
-        deadline = time.monotonic() + timeout_s
-        pause = 0.05
-        while not self.running():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"supervisord did not answer within {timeout_s} s; "
-                                   f"see {self.layout.logs / 'supervisord.log'}")
-            time.sleep(pause)
-            pause = min(pause * 2, 0.5)
+        wait_until(self.running, timeout_s, pause_s=0.05, max_pause_s=0.5, backoff=2.0,
+                   what=f"supervisord did not answer within {timeout_s} s; "
+                        f"see {self.layout.logs / 'supervisord.log'}")
 
     def reload(self) -> None:
         """Apply a changed configuration: add new programs, drop removed ones, restart changed ones."""
@@ -179,13 +173,8 @@ class Supervisor:
         except (OSError, xmlrpc.client.Fault) as exc:
             log.warning("supervisord did not take the shutdown call (%s); sending SIGTERM", exc)
             os.kill(pid, 15)
-        deadline = time.monotonic() + timeout_s
-        pause = 0.05
-        while self.pid() is not None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"supervisord (pid {pid}) still running after {timeout_s} s")
-            time.sleep(pause)
-            pause = min(pause * 2, 0.5)
+        wait_until(lambda: self.pid() is None, timeout_s, pause_s=0.05, max_pause_s=0.5,
+                   backoff=2.0, what=f"supervisord (pid {pid}) still running after {timeout_s} s")
 
     def restarts(self) -> dict[str, int]:
         """How many times each program was started again since supervisord started (crash restarts
@@ -205,12 +194,3 @@ class Supervisor:
                 name = line.split("spawned: '", 1)[1].split("'", 1)[0]
                 spawned[name] = spawned.get(name, 0) + 1
         return {name: count - 1 for name, count in spawned.items()}
-
-
-@dataclass
-class ProcessView:
-    name: str
-    state: str
-    pid: int
-    uptime_s: float
-    restarts: int

@@ -378,3 +378,14 @@ class SimulatorAdmin:
 
     def outage_state(self) -> dict[str, Any]:
         return self._call("GET", "/admin/outage")
+
+    def hold(self) -> dict[str, Any]:
+        """Hold answers: requests wait in their concurrency slot until :meth:`release`."""
+        return self._call("POST", "/admin/hold")
+
+    def release(self) -> dict[str, Any]:
+        """Release held requests; returns ``{"held": ..., "waiting": n}`` as it was before."""
+        return self._call("DELETE", "/admin/hold")
+
+    def hold_state(self) -> dict[str, Any]:
+        return self._call("GET", "/admin/hold")
