@@ -16,6 +16,12 @@
 | POST   | /admin/outage         | start one now: ``{"status": 503, "duration_s": null}``       |
 |        |                       | (every request fails with that status until ended)           |
 | DELETE | /admin/outage         | end it (returns it; ``{"active": false}`` if there was none) |
+| GET    | /admin/hold           | ``{"held": bool, "waiting": n}``                             |
+| POST   | /admin/hold           | hold answers: a request that got its concurrency slot waits  |
+|        |                       | there (keeping the slot) until released                      |
+| DELETE | /admin/hold           | release them (they then run their latency and answer)        |
+
+A switch of profile ends an admin-started outage and releases a hold.
 """
 
 from __future__ import annotations
@@ -71,6 +77,9 @@ class Simulator:
         self._api_key = api_key
         self.pool: SlotPool | None = None
         self._make_pool(engine.profile)
+        self._released = asyncio.Event()
+        self._released.set()
+        self.waiting = 0  # requests held right now (see hold)
 
     def _make_pool(self, profile: Profile) -> None:
         conc = profile.concurrency
@@ -79,7 +88,32 @@ class Simulator:
     def activate(self, profile: Profile) -> None:
         self.engine.activate(profile)
         self._make_pool(profile)
+        self.release()
         log.info("simulator profile now %r", profile.name)
+
+    @property
+    def held(self) -> bool:
+        return not self._released.is_set()
+
+    def hold(self) -> None:
+        """From now on, requests that would be answered after their latency wait (holding their
+        concurrency slot) until :meth:`release`: tests use it to keep requests in flight for as
+        long as they need, on any machine. Front-door rejections are still answered at once."""
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def serve_in_slot(self, reply: Reply) -> None:
+        """The part of a request that runs in its slot: a hold, then the latency."""
+        if self.held:
+            self.waiting += 1
+            try:
+                await self._released.wait()
+            finally:
+                self.waiting -= 1
+        if reply.delay_s > 0:
+            await asyncio.sleep(reply.delay_s)
 
     def authorized(self, header: str | None) -> bool:
         if self._api_key is None:
@@ -126,10 +160,9 @@ async def chat_completions(request: web.Request) -> web.Response:
             return _send(reply)
         if pool is not None:
             async with pool:
-                if reply.delay_s > 0:
-                    await asyncio.sleep(reply.delay_s)
-        elif reply.delay_s > 0:
-            await asyncio.sleep(reply.delay_s)
+                await sim.serve_in_slot(reply)
+        else:
+            await sim.serve_in_slot(reply)
         return _send(reply)
     finally:
         counters.leave()
@@ -219,6 +252,29 @@ async def delete_outage(request: web.Request) -> web.Response:
     return _json(before)
 
 
+def _hold_view(sim: Simulator) -> dict[str, Any]:
+    return {"held": sim.held, "waiting": sim.waiting}
+
+
+async def get_hold(request: web.Request) -> web.Response:
+    return _json(_hold_view(request.app[SIMULATOR]))
+
+
+async def post_hold(request: web.Request) -> web.Response:
+    sim = request.app[SIMULATOR]
+    sim.hold()
+    log.info("simulator holding answers")
+    return _json(_hold_view(sim))
+
+
+async def delete_hold(request: web.Request) -> web.Response:
+    sim = request.app[SIMULATOR]
+    before = _hold_view(sim)
+    sim.release()
+    log.info("simulator released %d held requests", before["waiting"])
+    return _json(before)
+
+
 def create_app(simulator: Simulator) -> web.Application:
     app = web.Application()
     app[SIMULATOR] = simulator
@@ -233,4 +289,7 @@ def create_app(simulator: Simulator) -> web.Application:
     app.router.add_get("/admin/outage", get_outage)
     app.router.add_post("/admin/outage", post_outage)
     app.router.add_delete("/admin/outage", delete_outage)
+    app.router.add_get("/admin/hold", get_hold)
+    app.router.add_post("/admin/hold", post_hold)
+    app.router.add_delete("/admin/hold", delete_hold)
     return app
