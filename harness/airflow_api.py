@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from pipeline.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +28,44 @@ class DagRun:
     conf: dict[str, Any]
 
 
+class TokenAuth(httpx.Auth):
+    """Bearer-token authentication against Airflow 3's ``POST /auth/token``.
+
+    The first request logs in; the token is then sent with every request. A 401 (the token
+    expired, or the API server restarted with a new secret) logs in again and repeats the
+    request once; a second 401 is returned to the caller as it is.
+    """
+
+    requires_response_body = True  # the login response's JSON carries the token
+
+    def __init__(self, token_url: str, username: str, password: str) -> None:
+        self.token_url = token_url
+        self._credentials = {"username": username, "password": password}
+        self._token: str | None = None
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._token is None:
+            self._token = yield from self._login()
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        response = yield request
+        if response.status_code == 401:
+            self._token = yield from self._login()
+            request.headers["Authorization"] = f"Bearer {self._token}"
+            yield request
+
+    def _login(self) -> Generator[httpx.Request, httpx.Response, str]:
+        response = yield httpx.Request("POST", self.token_url, json=self._credentials)
+        if response.status_code >= 300:
+            raise AirflowError(f"login at {self.token_url} failed: HTTP {response.status_code}")
+        return str(response.json()["access_token"])
+
+
 class AirflowClient:
     def __init__(self, base_url: str, username: str, password: str, timeout_s: float = 30.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._username = username
-        self._password = password
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, transport=transport)
-        self._token: str | None = None
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s, transport=transport,
+                                  auth=TokenAuth(f"{self.base_url}/auth/token", username, password))
 
     def close(self) -> None:
         self._http.close()
@@ -45,21 +76,8 @@ class AirflowClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _auth(self) -> dict[str, str]:
-        if self._token is None:
-            response = self._http.post("/auth/token",
-                                       json={"username": self._username, "password": self._password})
-            if response.status_code >= 300:
-                raise AirflowError(f"login to {self.base_url} failed: HTTP {response.status_code}")
-            self._token = response.json()["access_token"]
-        return {"Authorization": f"Bearer {self._token}"}
-
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._http.request(method, path, headers=self._auth(), **kwargs)
-        if response.status_code == 401:  # token expired: log in again once
-            self._token = None
-            response = self._http.request(method, path, headers=self._auth(), **kwargs)
-        return response
+        return self._http.request(method, path, **kwargs)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)
@@ -81,20 +99,17 @@ class AirflowClient:
 
     def wait_for_dag(self, dag_id: str, timeout_s: float = 120.0) -> dict[str, Any]:
         """Wait until the dag-processor has parsed DAG_ID (fails early on an import error)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
+        def parsed() -> dict[str, Any] | None:
             dag = self.get_dag(dag_id)
             if dag is not None:
                 return dag
             errors = [e for e in self.import_errors() if dag_id in str(e.get("filename", ""))]
             if errors:
                 raise AirflowError(f"DAG {dag_id} does not import: {errors[0].get('stack_trace', '')[-2000:]}")
-            if time.monotonic() > deadline:
-                raise AirflowError(f"DAG {dag_id} not parsed within {timeout_s:.0f} s")
-            time.sleep(1.0)
+            return None
 
-    def unpause(self, dag_id: str) -> None:
-        self._json("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        return wait_until(parsed, timeout_s, pause_s=0.5, max_pause_s=1.0, error=AirflowError,
+                          what=f"DAG {dag_id} not parsed within {timeout_s:.0f} s")
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None,
                 run_id: str | None = None) -> DagRun:
@@ -115,16 +130,18 @@ class AirflowClient:
     def wait_for_run(self, dag_id: str, run_id: str, timeout_s: float = 600.0,
                      on_progress: Callable[[list[dict[str, Any]]], None] | None = None) -> DagRun:
         """Poll the run until success or failure; raise AirflowError at the deadline."""
-        deadline = time.monotonic() + timeout_s
-        while True:
+        state = "unknown"
+
+        def finished() -> DagRun | None:
+            nonlocal state
             run = self.get_run(dag_id, run_id)
+            state = run.state
             if on_progress is not None:
                 on_progress(self.task_instances(dag_id, run_id))
-            if run.state in TERMINAL_STATES:
-                return run
-            if time.monotonic() > deadline:
-                raise AirflowError(f"run {run_id} of {dag_id} still {run.state} after {timeout_s:.0f} s")
-            time.sleep(1.0)
+            return run if run.state in TERMINAL_STATES else None
+
+        return wait_until(finished, timeout_s, pause_s=0.5, max_pause_s=1.0, error=AirflowError,
+                          what=lambda: f"run {run_id} of {dag_id} still {state} after {timeout_s:.0f} s")
 
 
 def xcom_value(client: AirflowClient, dag_id: str, run_id: str, task_id: str,
