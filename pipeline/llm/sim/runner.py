@@ -384,7 +384,7 @@ class SimulatorAdmin:
         return self._call("POST", "/admin/hold")
 
     def release(self) -> dict[str, Any]:
-        """Release held requests; returns ``{"held": ..., "waiting": n}`` as it was before."""
+        """Release held requests; returns ``{"held": ..., "waiting": n, "queued": n}`` as it was before."""
         return self._call("DELETE", "/admin/hold")
 
     def hold_state(self) -> dict[str, Any]:

@@ -16,7 +16,8 @@
 | POST   | /admin/outage         | start one now: ``{"status": 503, "duration_s": null}``       |
 |        |                       | (every request fails with that status until ended)           |
 | DELETE | /admin/outage         | end it (returns it; ``{"active": false}`` if there was none) |
-| GET    | /admin/hold           | ``{"held": bool, "waiting": n}``                             |
+| GET    | /admin/hold           | ``{"held": bool, "waiting": n, "queued": n}``: requests held |
+|        |                       | in their slots, and waiting for a slot                       |
 | POST   | /admin/hold           | hold answers: a request that got its concurrency slot waits  |
 |        |                       | there (keeping the slot) until released                      |
 | DELETE | /admin/hold           | release them (they then run their latency and answer)        |
@@ -54,6 +55,11 @@ class SlotPool:
 
     def full(self) -> bool:
         return self.busy >= self.limit + self.max_queue
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a slot (those in service hold at most ``limit``)."""
+        return max(0, self.busy - self.limit)
 
     async def __aenter__(self) -> None:
         self.busy += 1
@@ -253,7 +259,7 @@ async def delete_outage(request: web.Request) -> web.Response:
 
 
 def _hold_view(sim: Simulator) -> dict[str, Any]:
-    return {"held": sim.held, "waiting": sim.waiting}
+    return {"held": sim.held, "waiting": sim.waiting, "queued": 0 if sim.pool is None else sim.pool.queued}
 
 
 async def get_hold(request: web.Request) -> web.Response:

@@ -104,7 +104,7 @@ def test_hold_keeps_requests_in_their_slots_until_released() -> None:
     async def main() -> None:
         async with serve_simulator(profile) as sim, aiohttp.ClientSession() as session:
             async with session.post(f"{sim.url}/admin/hold") as resp:
-                assert await resp.json() == {"held": True, "waiting": 0}
+                assert await resp.json() == {"held": True, "waiting": 0, "queued": 0}
             held = [asyncio.create_task(chat(session, sim)) for _ in range(2)]
             pool = sim.simulator.pool
             assert pool is not None
@@ -112,9 +112,9 @@ def test_hold_keeps_requests_in_their_slots_until_released() -> None:
             assert await chat(session, sim) == (503, "queue_full")  # shed at once, not held
             assert not any(task.done() for task in held)
             async with session.get(f"{sim.url}/admin/hold") as resp:
-                assert await resp.json() == {"held": True, "waiting": 1}
+                assert await resp.json() == {"held": True, "waiting": 1, "queued": 1}
             async with session.delete(f"{sim.url}/admin/hold") as resp:
-                assert await resp.json() == {"held": True, "waiting": 1}
+                assert await resp.json() == {"held": True, "waiting": 1, "queued": 1}
             assert sorted(await asyncio.gather(*held)) == [(200, "ok"), (200, "ok")]
             assert sim.engine.counters.by_outcome == {"ok": 2, "queue_full": 1}
             assert sim.engine.counters.max_in_flight == 3
@@ -138,7 +138,7 @@ def test_hold_does_not_delay_front_door_errors_and_a_profile_switch_releases() -
 
 
 def test_admin_client_hold_and_release(admin: SimulatorAdmin) -> None:
-    assert admin.hold() == {"held": True, "waiting": 0}
-    assert admin.hold_state() == {"held": True, "waiting": 0}
-    assert admin.release() == {"held": True, "waiting": 0}
-    assert admin.hold_state() == {"held": False, "waiting": 0}
+    assert admin.hold() == {"held": True, "waiting": 0, "queued": 0}
+    assert admin.hold_state() == {"held": True, "waiting": 0, "queued": 0}
+    assert admin.release() == {"held": True, "waiting": 0, "queued": 0}
+    assert admin.hold_state() == {"held": False, "waiting": 0, "queued": 0}
