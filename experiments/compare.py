@@ -1,5 +1,6 @@
 """Compare runs: every headline metric side by side, the differences, and whether each exceeds its
-confidence interval; overlay plots. Reads only the runs' metrics.json files.
+confidence interval; overlay plots. Reads only the runs' metrics.json files. A run that did not
+finish or overlapped other runs is flagged at the top, as in its own report.
 
 Significance: when both runs carry repeats (2+ values each), a bootstrap CI of the difference of
 means is computed and the difference "exceeds its CI" when that interval excludes 0. When only one run
@@ -16,15 +17,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.metrics.compute import SCHEMA_VERSION
 from experiments.metrics.headline import HEADLINES, Headline, format_value
 from experiments.metrics.redact import redact
 from experiments.metrics.repeats import bootstrap_diff_ci
+from experiments.metrics.schema import SCHEMA_VERSION, RunMetrics
 from experiments.metrics.store import read_metrics
 from experiments.report.document import Document, Image, Paragraph, Section, Table
 from experiments.report.html import to_html
 from experiments.report.index import COMPARE_FILE, INDEX_FILE
 from experiments.report.markdown import to_markdown
+from experiments.report.outcome import banners
 from experiments.report.plots import overlay_plots
 
 log = logging.getLogger(__name__)
@@ -47,16 +49,17 @@ NARRATED = (
 )
 
 
-def _entry(metrics: Mapping[str, Any], key: str) -> dict[str, Any]:
+def _entry(metrics: RunMetrics, key: str) -> dict[str, Any]:
     """A run's figure for one headline: the repeats' mean and CI when present, else the single value."""
-    rep = (metrics.get("repeats") or {}).get("metrics", {}).get(key)
-    if rep and rep.get("mean") is not None and (metrics.get("repeats") or {}).get("n", 0) >= 2:
+    repeats = metrics.repeat_stats()
+    rep = repeats.metrics.get(key) if repeats is not None else None
+    if rep is not None and rep.mean is not None:
         return {
-            "value": rep["mean"],
-            "ci": [rep["ci_low"], rep["ci_high"]] if rep.get("ci_low") is not None else None,
-            "values": rep.get("values") or [],
+            "value": rep.mean,
+            "ci": [rep.ci_low, rep.ci_high] if rep.ci_low is not None else None,
+            "values": list(rep.values),
         }
-    return {"value": (metrics.get("headline") or {}).get(key), "ci": None, "values": []}
+    return {"value": metrics.headline.get(key), "ci": None, "values": []}
 
 
 def _verdict(base: Mapping[str, Any], other: Mapping[str, Any], seed: int) -> dict[str, Any]:
@@ -105,10 +108,10 @@ def spec_differences(specs: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]
     }
 
 
-def _names(metrics: Sequence[Mapping[str, Any]], dirs: Sequence[Path]) -> list[str]:
+def _names(metrics: Sequence[RunMetrics], dirs: Sequence[Path]) -> list[str]:
     names: list[str] = []
     for m, d in zip(metrics, dirs, strict=True):
-        name = str((m.get("run") or {}).get("run_name") or d.name)
+        name = m.run.run_name or d.name
         names.append(name if name not in names else f"{name} ({d.name})")
     return names
 
@@ -177,6 +180,15 @@ def _sentences(names: list[str], rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def run_warnings(names: Sequence[str], metrics: Sequence[RunMetrics]) -> list[str]:
+    """The run reports' banners, each prefixed with its run's name (``"slow: Partial report: ..."``)."""
+    return [
+        f"{name}: {banner}"
+        for name, m in zip(names, metrics, strict=True)
+        for banner in banners(m.outcome)
+    ]
+
+
 def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 0) -> Path:
     """Write a comparison of ``run_dirs`` (the first is the baseline) into ``out_dir``; returns index.html."""
     dirs = [Path(d) for d in run_dirs]
@@ -203,7 +215,8 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
                 },
             }
         )
-    diffs = spec_differences([m.get("spec") or {} for m in metrics])
+    diffs = spec_differences([m.spec for m in metrics])
+    warnings = run_warnings(names, metrics)
     data = {
         "schema_version": SCHEMA_VERSION,
         "kind": "comparison",
@@ -211,6 +224,10 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
         "runs": names,
         "run_dirs": [str(d) for d in dirs],
         "baseline": names[0],
+        "outcomes": {
+            n: m.outcome.model_dump(mode="json") for n, m in zip(names, metrics, strict=True)
+        },
+        "warnings": warnings,
         "spec_differences": diffs,
         "metrics": rows,
     }
@@ -243,6 +260,7 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
     doc = Document(
         title=f"Comparison {out.name}",
         subtitle=f"baseline {names[0]}; compared: {', '.join(names[1:])}",
+        banners=warnings,
         sections=[
             Section(
                 "Findings",
@@ -270,8 +288,11 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
                 "Runs",
                 [
                     Table(
-                        ["run", "report folder"],
-                        [[n, str(d)] for n, d in zip(names, dirs, strict=True)],
+                        ["run", "status", "report folder"],
+                        [
+                            [n, m.outcome.status, str(d)]
+                            for n, m, d in zip(names, metrics, dirs, strict=True)
+                        ],
                         links=[os.path.relpath(d / INDEX_FILE, out) for d in dirs],
                     )
                 ],

@@ -1,10 +1,10 @@
 """Metrics of one run, computed from a storage-independent :class:`RunData`.
 
-Flow: a collector builds ``RunData`` -> :func:`compute` -> :func:`write_metrics` (+ :func:`question_rows`
+Flow: a collector builds ``RunData`` -> :func:`compute` -> :class:`RunMetrics` -> :func:`write_metrics` (+ :func:`question_rows`
 -> :func:`write_questions`) -> the report renderer reads those files only.
 """
 
-from experiments.metrics.compute import SCHEMA_VERSION, compute, question_rows
+from experiments.metrics.compute import compute, question_rows
 from experiments.metrics.headline import HEADLINES, Headline, headline
 from experiments.metrics.histogram import LatencyHistogram
 from experiments.metrics.model import (
@@ -17,6 +17,7 @@ from experiments.metrics.model import (
 )
 from experiments.metrics.redact import redact
 from experiments.metrics.repeats import aggregate_repeats, bootstrap_mean_ci, repeats_of
+from experiments.metrics.schema import SCHEMA_VERSION, Outcome, RunMetrics
 from experiments.metrics.steady import SteadyWindow, steady_window
 from experiments.metrics.store import (
     MetricsSchemaError,
@@ -34,9 +35,11 @@ __all__ = [
     "LatencyHistogram",
     "LlmAttempt",
     "MetricsSchemaError",
+    "Outcome",
     "QuestionOutcome",
     "RunData",
     "RunMeta",
+    "RunMetrics",
     "SteadyWindow",
     "WindowEvent",
     "aggregate_repeats",

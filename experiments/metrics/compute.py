@@ -1,4 +1,6 @@
-"""compute(run) -> the metrics dict that metrics.json holds (and that every report reads)."""
+"""compute(run) -> :class:`~experiments.metrics.schema.RunMetrics`, what metrics.json holds and every
+report reads. The section builders return JSON-ready dicts; the model validates them here, so a
+section whose keys drift from the model fails at compute time, not in a report."""
 
 from __future__ import annotations
 
@@ -15,14 +17,12 @@ from experiments.metrics.model import RunData
 from experiments.metrics.quality import quality_section
 from experiments.metrics.redact import redact
 from experiments.metrics.retries import retries_section
+from experiments.metrics.schema import SCHEMA_VERSION, RunMetrics
 from experiments.metrics.steady import SteadyWindow, steady_window
 from experiments.metrics.throughput import throughput_section
 from experiments.metrics.timeseries import timeseries_section
 
 log = logging.getLogger(__name__)
-
-#: Bump the major part when a key changes meaning or moves; readers refuse other majors.
-SCHEMA_VERSION = "1.0"
 
 
 def _iso(ts: float | None) -> str | None:
@@ -44,6 +44,16 @@ def _run_block(run: RunData) -> dict[str, Any]:
         "slo_s": m.slo_s,
         "score_threshold": m.score_threshold,
         "max_rounds": m.max_rounds,
+    }
+
+
+def _outcome(run: RunData) -> dict[str, Any]:
+    m = run.meta
+    return {
+        "status": m.status,
+        "failure": m.failure,
+        "in_flight_at_collection": sum(q.state == "in_flight" for q in run.questions),
+        "overlapping_runs": list(m.overlapping_runs),
         "stopped_early": m.stopped_early,
     }
 
@@ -77,8 +87,8 @@ def compute(
     cooldown_s: float = 0.0,
     slo_s: float | None = None,
     bucket_s: float | None = None,
-) -> dict[str, Any]:
-    """All metrics of one run as a JSON-ready dict (see :mod:`experiments.metrics.steady` for the
+) -> RunMetrics:
+    """All metrics of one run (see :mod:`experiments.metrics.steady` for the
     window; ``slo_s`` overrides ``run.meta.slo_s``; ``bucket_s`` fixes the time-series bucket)."""
     window = steady_window(run, cooldown_s)
     slo = slo_s if slo_s is not None else run.meta.slo_s
@@ -89,10 +99,11 @@ def compute(
     steady_attempts = [a for a in run.attempts if a.question_id in steady_ids]
     if not steady:
         log.warning("run %s has no question in its steady window", run.meta.run_name)
-    metrics: dict[str, Any] = {
+    sections: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "kind": "run-metrics",
         "run": _run_block(run),
+        "outcome": _outcome(run),
         "spec": redact(run.spec),
         "window": {**window.as_dict(), "cooldown_s": cooldown_s, "warmup_s": run.meta.warmup_s},
         "counts": _counts(all_q, steady, window),
@@ -105,7 +116,8 @@ def compute(
         ),
         "cache": cache_section(steady),
     }
-    metrics["headline"] = headline(metrics)
+    metrics = RunMetrics.model_validate(sections)
+    metrics.headline = headline(metrics)
     return metrics
 
 

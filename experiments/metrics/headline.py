@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from experiments.metrics.schema import RunMetrics
+
+
+#: reads one figure out of a run's metrics (attribute access: a renamed field fails loudly)
+Getter = Callable[["RunMetrics"], float | int | None]
 
 
 @dataclass(frozen=True)
@@ -12,87 +19,120 @@ class Headline:
     key: str
     label: str
     unit: str  # "s", "1/s", "ratio" (0-1, shown as %), "x" (multiplier), "score", "count"
-    path: tuple[str, ...]
+    get: Getter
     better: Literal["lower", "higher"] | None
 
 
+def _sim_amplification(m: RunMetrics) -> float | None:
+    sim = m.retries.ground_truth.simulator
+    return None if sim is None else sim.amplification
+
+
 HEADLINES: tuple[Headline, ...] = (
-    Headline("e2e_p50_s", "End-to-end latency p50", "s", ("latency", "e2e", "p50"), "lower"),
-    Headline("e2e_p99_s", "End-to-end latency p99", "s", ("latency", "e2e", "p99"), "lower"),
-    Headline("e2e_p999_s", "End-to-end latency p99.9", "s", ("latency", "e2e", "p99_9"), "lower"),
-    Headline("e2e_max_s", "End-to-end latency max", "s", ("latency", "e2e", "max"), "lower"),
+    Headline("e2e_p50_s", "End-to-end latency p50", "s", lambda m: m.latency.e2e.p50, "lower"),
+    Headline("e2e_p99_s", "End-to-end latency p99", "s", lambda m: m.latency.e2e.p99, "lower"),
+    Headline("e2e_p999_s", "End-to-end latency p99.9", "s", lambda m: m.latency.e2e.p99_9, "lower"),
+    Headline("e2e_max_s", "End-to-end latency max", "s", lambda m: m.latency.e2e.max, "lower"),
     Headline(
         "first_attempt_p99_s",
         "From first LLM attempt p99",
         "s",
-        ("latency", "from_first_attempt", "p99"),
+        lambda m: m.latency.from_first_attempt.p99,
         "lower",
     ),
     Headline(
-        "llm_attempt_p50_s", "LLM attempt p50", "s", ("latency", "llm_attempt", "p50"), "lower"
+        "llm_attempt_p50_s", "LLM attempt p50", "s", lambda m: m.latency.llm_attempt.p50, "lower"
     ),
     Headline(
         "producer_send_p99_s",
         "Producer send p99",
         "s",
-        ("latency", "producer_send", "p99"),
+        lambda m: m.latency.producer_send.p99,
         "lower",
     ),
-    Headline("offered_qps", "Offered load", "1/s", ("throughput", "offered_qps"), None),
+    Headline("offered_qps", "Offered load", "1/s", lambda m: m.throughput.offered_qps, None),
     Headline(
-        "throughput_qps", "Throughput (answered)", "1/s", ("throughput", "throughput_qps"), "higher"
+        "throughput_qps",
+        "Throughput (answered)",
+        "1/s",
+        lambda m: m.throughput.throughput_qps,
+        "higher",
     ),
-    Headline("goodput_qps", "Goodput (accepted)", "1/s", ("throughput", "goodput_qps"), "higher"),
     Headline(
-        "goodput_slo_qps", "Goodput within SLO", "1/s", ("throughput", "goodput_slo_qps"), "higher"
+        "goodput_qps", "Goodput (accepted)", "1/s", lambda m: m.throughput.goodput_qps, "higher"
     ),
-    Headline("amplification", "LLM calls per question", "x", ("retries", "amplification"), "lower"),
     Headline(
-        "amplification_sim",
-        "Simulator requests per question",
-        "x",
-        ("retries", "ground_truth", "simulator", "amplification"),
-        "lower",
+        "goodput_slo_qps",
+        "Goodput within SLO",
+        "1/s",
+        lambda m: m.throughput.goodput_slo_qps,
+        "higher",
     ),
-    Headline("error_rate", "LLM attempt error rate", "ratio", ("retries", "error_rate"), "lower"),
+    Headline(
+        "amplification", "LLM calls per question", "x", lambda m: m.retries.amplification, "lower"
+    ),
+    Headline(
+        "amplification_sim", "Simulator requests per question", "x", _sim_amplification, "lower"
+    ),
+    Headline(
+        "error_rate", "LLM attempt error rate", "ratio", lambda m: m.retries.error_rate, "lower"
+    ),
     Headline(
         "recovery_rate",
         "Recovery rate",
         "ratio",
-        ("retries", "recovery", "recovery_rate"),
+        lambda m: m.retries.recovery.recovery_rate,
         "higher",
     ),
     Headline(
         "retry_wait_mean_s",
         "Mean retry-tier wait per question",
         "s",
-        ("retries", "retry_tiers", "mean_wait_per_question_s"),
+        lambda m: m.retries.retry_tiers.mean_wait_per_question_s,
         "lower",
     ),
-    Headline("dlq_rate", "Dead-letter rate", "ratio", ("retries", "dead_letters", "rate"), "lower"),
-    Headline("accepted_share", "Accepted", "ratio", ("quality", "accepted_share"), "higher"),
     Headline(
-        "low_quality_share", "Ended low_quality", "ratio", ("quality", "low_quality_share"), "lower"
+        "dlq_rate", "Dead-letter rate", "ratio", lambda m: m.retries.dead_letters.rate, "lower"
+    ),
+    Headline("accepted_share", "Accepted", "ratio", lambda m: m.quality.accepted_share, "higher"),
+    Headline(
+        "low_quality_share",
+        "Ended low_quality",
+        "ratio",
+        lambda m: m.quality.low_quality_share,
+        "lower",
     ),
     Headline(
-        "sent_back_share", "Sent back at least once", "ratio", ("quality", "sent_back_share"), None
+        "sent_back_share",
+        "Sent back at least once",
+        "ratio",
+        lambda m: m.quality.sent_back_share,
+        None,
     ),
     Headline(
-        "score_round0_mean", "Mean score, round 0", "score", ("quality", "round0", "mean"), "higher"
+        "score_round0_mean",
+        "Mean score, round 0",
+        "score",
+        lambda m: m.quality.round0.mean,
+        "higher",
     ),
     Headline(
-        "score_final_mean", "Mean score, final", "score", ("quality", "final", "mean"), "higher"
+        "score_final_mean", "Mean score, final", "score", lambda m: m.quality.final.mean, "higher"
     ),
     Headline(
         "score_gain_per_extra_call",
         "Score gain per extra LLM call",
         "score",
-        ("quality", "gain_per_extra_call"),
+        lambda m: m.quality.gain_per_extra_call,
         "higher",
     ),
-    Headline("cache_hit_rate", "Cache hit rate", "ratio", ("cache", "hit_rate"), None),
+    Headline("cache_hit_rate", "Cache hit rate", "ratio", lambda m: m.cache.hit_rate, None),
     Headline(
-        "in_flight", "Unfinished at collection", "count", ("counts", "steady_in_flight"), "lower"
+        "in_flight",
+        "Unfinished at collection",
+        "count",
+        lambda m: m.counts.steady_in_flight,
+        "lower",
     ),
 )
 
@@ -112,22 +152,12 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
 }
 
 
-def dig(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    """``data[p0][p1]...`` or None when any step is missing."""
-    cur: Any = data
-    for step in path:
-        if not isinstance(cur, Mapping) or step not in cur:
-            return None
-        cur = cur[step]
-    return cur
-
-
-def headline(metrics: Mapping[str, Any]) -> dict[str, float | None]:
-    """The flat headline figures of a metrics dict (None where not measured)."""
+def headline(metrics: RunMetrics) -> dict[str, float | None]:
+    """The flat headline figures of a run's metrics (None where not measured)."""
     out: dict[str, float | None] = {}
     for h in HEADLINES:
-        value = dig(metrics, h.path)
-        out[h.key] = float(value) if isinstance(value, int | float) else None
+        value = h.get(metrics)
+        out[h.key] = None if value is None else float(value)
     return out
 
 

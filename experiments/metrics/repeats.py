@@ -153,4 +153,4 @@ def repeats_of(runs: Sequence[Any], *, seed: int = 0, **compute_kwargs: Any) -> 
     """Compute every run (``RunData`` repeats of one spec) and aggregate their headline metrics."""
     from experiments.metrics.compute import compute  # local: compute imports most of the package
 
-    return aggregate_repeats([compute(r, **compute_kwargs)["headline"] for r in runs], seed=seed)
+    return aggregate_repeats([compute(r, **compute_kwargs).headline for r in runs], seed=seed)

@@ -9,14 +9,22 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from experiments.metrics.compute import SCHEMA_VERSION
+from experiments.metrics.schema import RunMetrics
+from experiments.metrics.versions import MetricsSchemaError, parse_metrics
 
 METRICS_FILE = "metrics.json"
 QUESTIONS_FILE = "questions.csv"
 
 
-class MetricsSchemaError(ValueError):
-    """metrics.json is missing, or of a schema major version this code does not read."""
+__all__ = [
+    "METRICS_FILE",
+    "QUESTIONS_FILE",
+    "MetricsSchemaError",
+    "read_metrics",
+    "read_questions",
+    "write_metrics",
+    "write_questions",
+]
 
 
 def _clean(value: Any) -> Any:
@@ -32,27 +40,32 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def write_metrics(metrics: Mapping[str, Any], run_dir: Path | str) -> Path:
+def write_metrics(metrics: RunMetrics, run_dir: Path | str) -> Path:
+    """Write ``run_dir/metrics.json`` atomically (strict JSON: NaN and infinities become null)."""
     out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / METRICS_FILE
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_clean(metrics), indent=1, allow_nan=False), encoding="utf-8")
+    data = _clean(metrics.model_dump(mode="python"))
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=False), encoding="utf-8")
     tmp.replace(path)
     return path
 
 
-def read_metrics(run_dir: Path | str) -> dict[str, Any]:
+def read_metrics(run_dir: Path | str) -> RunMetrics:
+    """``run_dir/metrics.json`` as :class:`RunMetrics`, upgraded from an older version if needed.
+
+    Raises :class:`MetricsSchemaError`, naming the file (and its version), when the file is
+    missing, not JSON, of a version this code does not read, or does not match the model.
+    """
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         raise MetricsSchemaError(f"{path} does not exist")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    version = str(data.get("schema_version", ""))
-    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-        raise MetricsSchemaError(
-            f"{path}: schema_version {version!r}, this code reads {SCHEMA_VERSION.split('.')[0]}.x"
-        )
-    return data
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MetricsSchemaError(f"{path}: not valid JSON ({exc})") from exc
+    return parse_metrics(data, str(path))
 
 
 def write_questions(rows: Iterable[Mapping[str, object]], run_dir: Path | str) -> Path:

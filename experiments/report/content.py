@@ -1,4 +1,4 @@
-"""The sections of a run report, built from metrics.json and the plot files."""
+"""The sections of a run report, built from metrics.json (:class:`RunMetrics`) and the plot files."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from experiments.metrics.headline import HEADLINES, dig, format_seconds, format_unit, format_value
+from experiments.metrics.headline import HEADLINES, format_seconds, format_unit, format_value
 from experiments.metrics.histogram import PERCENTILES
 from experiments.metrics.redact import redact
+from experiments.metrics.schema import LatencySummary, Repeats, RunMetrics
 from experiments.report.document import Code, Document, Image, Paragraph, Section, Table
 from experiments.report.narrative import findings
+from experiments.report.outcome import banners
 from experiments.report.plots import PART_LABELS
-
-Metrics = Mapping[str, Any]
 
 
 def _s(v: float | None) -> str:
@@ -33,99 +33,95 @@ def _n(v: Any, digits: int = 2) -> str:
     return f"{v:.{digits}f}"
 
 
-def ci_text(key: str, rep: Mapping[str, Any] | None) -> str:
+def ci_text(key: str, rep: Repeats | None) -> str:
     """``mean [low, high]`` of a headline across repeats, or '' without repeats."""
-    if not rep:
+    item = rep.metrics.get(key) if rep is not None else None
+    if item is None or item.mean is None:
         return ""
-    item = rep.get("metrics", {}).get(key) or {}
-    if item.get("mean") is None:
-        return ""
-    if item.get("ci_low") is None:
-        return f"{format_value(key, item['mean'])} (n={item.get('n')})"
+    if item.ci_low is None or item.ci_high is None:
+        return f"{format_value(key, item.mean)} (n={item.n})"
     return (
-        f"{format_value(key, item['mean'])} [{format_value(key, item['ci_low'])}, "
-        f"{format_value(key, item['ci_high'])}]"
+        f"{format_value(key, item.mean)} [{format_value(key, item.ci_low)}, "
+        f"{format_value(key, item.ci_high)}]"
     )
 
 
-def _header(m: Metrics) -> Section:
-    run, win = m.get("run", {}), m.get("window", {})
+def _outcome_rows(m: RunMetrics) -> list[list[str]]:
+    o = m.outcome
+    rows = [["status", o.status + (f": {o.failure}" if o.failure else "")]]
+    if o.in_flight_at_collection is not None:
+        rows.append(["in flight at collection", str(o.in_flight_at_collection)])
+    if o.overlapping_runs:
+        rows.append(["overlapping runs", ", ".join(o.overlapping_runs)])
+    if o.stopped_early:
+        rows.append(["load stopped early", o.stopped_early])
+    return rows
+
+
+def _header(m: RunMetrics) -> Section:
+    run, win = m.run, m.window
     rows = [
-        ["run", str(run.get("run_name"))],
-        ["experiment id", str(run.get("experiment_id"))],
-        ["seed", str(run.get("seed"))],
-        ["git revision", str(run.get("git_revision"))],
-        ["started / ended (UTC)", f"{run.get('started_at')} / {run.get('ended_at')}"],
-        ["warm-up", _s(run.get("warmup_s"))],
+        ["run", run.run_name],
+        ["experiment id", run.experiment_id],
+        *_outcome_rows(m),
+        ["seed", str(run.seed)],
+        ["git revision", str(run.git_revision)],
+        ["started / ended (UTC)", f"{run.started_at} / {run.ended_at}"],
+        ["warm-up", _s(run.warmup_s)],
         [
             "steady window",
-            f"{_n(win.get('start_s'), 1)} s to {_n(win.get('end_s'), 1)} s after load start "
-            f"({_n(win.get('duration_s'), 1)} s)",
+            f"{_n(win.start_s, 1)} s to {_n(win.end_s, 1)} s after load start "
+            f"({_n(win.duration_s, 1)} s)",
         ],
-        ["SLO (end to end)", _s(run.get("slo_s"))],
-        ["score threshold / max rounds", f"{run.get('score_threshold')} / {run.get('max_rounds')}"],
-        ["metrics schema", str(m.get("schema_version"))],
+        ["SLO (end to end)", _s(run.slo_s)],
+        ["score threshold / max rounds", f"{run.score_threshold} / {run.max_rounds}"],
+        ["metrics schema", m.schema_version],
     ]
-    versions = redact(run.get("component_versions") or {})
+    versions = redact(dict(run.component_versions))
     rows += [[f"version: {k}", str(v)] for k, v in sorted(versions.items())]
-    counts = m.get("counts", {})
+    c = m.counts
     rows.append(
         [
             "questions",
-            f"{counts.get('questions')} total, {counts.get('steady')} steady "
-            f"({counts.get('trimmed_warmup')} trimmed as warm-up, {counts.get('trimmed_drain')} as drain)",
+            f"{c.questions} total, {c.steady} steady "
+            f"({c.trimmed_warmup} trimmed as warm-up, {c.trimmed_drain} as drain)",
         ]
     )
     return Section("Run", [Table(["field", "value"], rows, align_numbers=False)])
 
 
-def _headline(m: Metrics) -> Section:
-    rep = m.get("repeats") if (m.get("repeats") or {}).get("n", 0) >= 2 else None
-    head = m.get("headline", {})
+def _headline(m: RunMetrics) -> Section:
+    rep = m.repeat_stats()
     headers = ["metric", "value"]
     if rep:
-        headers.append(f"mean [95% CI] over {rep['n']} repeats")
+        headers.append(f"mean [95% CI] over {rep.n} repeats")
     rows = []
     for h in HEADLINES:
-        row = [h.label, format_value(h.key, head.get(h.key))]
+        row = [h.label, format_value(h.key, m.headline.get(h.key))]
         if rep:
             row.append(ci_text(h.key, rep))
         rows.append(row)
     return Section("Headline figures", [Table(headers, rows)])
 
 
-def _latency(m: Metrics, plots: Mapping[str, Path]) -> Section:
-    lat = m.get("latency", {})
+def _summary_row(label: str, s: LatencySummary) -> list[str]:
+    return [label, str(s.count), _s(s.mean), *[_s(v) for _, v in s.percentiles()], _s(s.max)]
+
+
+def _latency(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
+    lat = m.latency
     headers = ["measure", "count", "mean", *[k.replace("_", ".") for k, _ in PERCENTILES], "max"]
-    rows = []
-    for key, label in (
-        ("e2e", "end to end (intended send -> durable)"),
-        ("from_first_attempt", "from first LLM attempt -> durable"),
-        ("producer_send", "producer send (intended -> Kafka ack)"),
-        ("llm_attempt", "one LLM attempt (all)"),
-        ("llm_attempt_ok", "one LLM attempt (successful)"),
-        ("time_to_dead_letter", "intended send -> dead letter stored"),
-    ):
-        s = lat.get(key) or {}
-        rows.append(
-            [
-                label,
-                str(s.get("count", 0)),
-                _s(s.get("mean")),
-                *[_s(s.get(k)) for k, _ in PERCENTILES],
-                _s(s.get("max")),
-            ]
-        )
-    by_part = dig(lat, ("waterfall", "by_part")) or {}
+    rows = [
+        _summary_row("end to end (intended send -> durable)", lat.e2e),
+        _summary_row("from first LLM attempt -> durable", lat.from_first_attempt),
+        _summary_row("producer send (intended -> Kafka ack)", lat.producer_send),
+        _summary_row("one LLM attempt (all)", lat.llm_attempt),
+        _summary_row("one LLM attempt (successful)", lat.llm_attempt_ok),
+        _summary_row("intended send -> dead letter stored", lat.time_to_dead_letter),
+    ]
     wrows = [
-        [
-            PART_LABELS.get(p, p),
-            _s(s.get("mean")),
-            _s(s.get("p50")),
-            _s(s.get("p99")),
-            _s(s.get("max")),
-        ]
-        for p, s in by_part.items()
+        [PART_LABELS.get(p, p), _s(s.mean), _s(s.p50), _s(s.p99), _s(s.max)]
+        for p, s in lat.waterfall.by_part.items()
     ]
     blocks: list[Any] = [
         Paragraph(
@@ -162,20 +158,17 @@ def _latency(m: Metrics, plots: Mapping[str, Path]) -> Section:
     return Section("Latency", blocks)
 
 
-def _throughput(m: Metrics, plots: Mapping[str, Path]) -> Section:
-    t = m.get("throughput", {})
+def _throughput(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
+    t = m.throughput
     rows = [
-        ["offered (intended sends)", format_unit("1/s", t.get("offered_qps"))],
-        ["throughput (answered, incl. cache hits)", format_unit("1/s", t.get("throughput_qps"))],
-        ["throughput through the LLM", format_unit("1/s", t.get("llm_throughput_qps"))],
-        ["goodput (accepted)", format_unit("1/s", t.get("goodput_qps"))],
-        [
-            f"goodput within SLO ({_s(t.get('slo_s'))})",
-            format_unit("1/s", t.get("goodput_slo_qps")),
-        ],
-        ["dead-lettered", format_unit("1/s", t.get("dead_lettered_per_s"))],
-        ["unanswered when arrivals stopped", str(t.get("backlog_at_load_end"))],
-        ["drain (last durable write after arrivals stopped)", _s(t.get("drain_s"))],
+        ["offered (intended sends)", format_unit("1/s", t.offered_qps)],
+        ["throughput (answered, incl. cache hits)", format_unit("1/s", t.throughput_qps)],
+        ["throughput through the LLM", format_unit("1/s", t.llm_throughput_qps)],
+        ["goodput (accepted)", format_unit("1/s", t.goodput_qps)],
+        [f"goodput within SLO ({_s(t.slo_s)})", format_unit("1/s", t.goodput_slo_qps)],
+        ["dead-lettered", format_unit("1/s", t.dead_lettered_per_s)],
+        ["unanswered when arrivals stopped", str(t.backlog_at_load_end)],
+        ["drain (last durable write after arrivals stopped)", _s(t.drain_s)],
     ]
     blocks: list[Any] = [Table(["rate over the steady window", "value"], rows)]
     if "throughput" in plots:
@@ -187,31 +180,26 @@ def _throughput(m: Metrics, plots: Mapping[str, Path]) -> Section:
     return Section("Throughput and goodput", blocks)
 
 
-def _retries(m: Metrics, plots: Mapping[str, Path]) -> Section:
-    r = m.get("retries", {})
-    rec, tiers, dl, gt = (
-        r.get("recovery", {}),
-        r.get("retry_tiers", {}),
-        r.get("dead_letters", {}),
-        r.get("ground_truth", {}),
-    )
+def _retries(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
+    r = m.retries
+    rec, tiers, dl, gt = r.recovery, r.retry_tiers, r.dead_letters, r.ground_truth
     summary = [
-        ["questions sent to the LLM", str(r.get("llm_questions"))],
-        ["LLM calls", str(r.get("llm_calls"))],
-        ["LLM calls per question (amplification)", format_unit("x", r.get("amplification"))],
-        ["failed attempts per question", _n(r.get("failed_attempts_per_question"))],
-        ["regeneration calls per question", _n(r.get("regeneration_calls_per_question"))],
-        ["attempt error rate", _pct(r.get("error_rate"))],
-        ["failed at least once", str(rec.get("failed_at_least_once"))],
-        ["recovered (of those)", f"{rec.get('recovered')} ({_pct(rec.get('recovery_rate'))})"],
+        ["questions sent to the LLM", str(r.llm_questions)],
+        ["LLM calls", str(r.llm_calls)],
+        ["LLM calls per question (amplification)", format_unit("x", r.amplification)],
+        ["failed attempts per question", _n(r.failed_attempts_per_question)],
+        ["regeneration calls per question", _n(r.regeneration_calls_per_question)],
+        ["attempt error rate", _pct(r.error_rate)],
+        ["failed at least once", str(rec.failed_at_least_once)],
+        ["recovered (of those)", f"{rec.recovered} ({_pct(rec.recovery_rate)})"],
         [
             "recovered by in-worker backoff / via retry tier",
-            f"{rec.get('recovered_in_worker')} / {rec.get('recovered_via_retry_tier')}",
+            f"{rec.recovered_in_worker} / {rec.recovered_via_retry_tier}",
         ],
-        ["dead letters", f"{dl.get('count')} ({_pct(dl.get('rate'))})"],
+        ["dead letters", f"{dl.count} ({_pct(dl.rate)})"],
     ]
     blocks: list[Any] = [Table(["retries (steady state)", "value"], summary)]
-    classes = r.get("attempts_by_class") or {}
+    classes = r.attempts_by_class
     total = sum(classes.values()) or 1
     blocks.append(
         Table(
@@ -220,31 +208,24 @@ def _retries(m: Metrics, plots: Mapping[str, Path]) -> Section:
             caption="Attempts by outcome / error class",
         )
     )
-    by_class = rec.get("by_error_class") or {}
-    if by_class:
+    if rec.by_error_class:
         blocks.append(
             Table(
                 ["error class", "questions hit", "recovered", "rate"],
                 [
-                    [k, str(v["failed"]), str(v["recovered"]), _pct(v["rate"])]
-                    for k, v in by_class.items()
+                    [k, str(v.failed), str(v.recovered), _pct(v.rate)]
+                    for k, v in rec.by_error_class.items()
                 ],
                 caption="Recovery by error class",
             )
         )
-    by_tier = tiers.get("by_tier") or {}
     trows = [
-        [k, str(v["deferrals"]), _s(v["mean_wait_s"]), _s(v["total_wait_s"])]
-        for k, v in by_tier.items()
+        [k, str(v.deferrals), _s(v.mean_wait_s), _s(v.total_wait_s)]
+        for k, v in tiers.by_tier.items()
     ]
-    backoff = tiers.get("in_worker_backoff_per_question") or {}
+    backoff = tiers.in_worker_backoff_per_question
     trows.append(
-        [
-            "in-worker backoff (per question)",
-            "",
-            _s(backoff.get("mean")),
-            f"p99 {_s(backoff.get('p99'))}",
-        ]
+        ["in-worker backoff (per question)", "", _s(backoff.mean), f"p99 {_s(backoff.p99)}"]
     )
     blocks.append(
         Table(
@@ -253,22 +234,23 @@ def _retries(m: Metrics, plots: Mapping[str, Path]) -> Section:
             caption="Time in retry tiers",
         )
     )
-    if dl.get("by_reason"):
+    if dl.by_reason:
         blocks.append(
             Table(
                 ["dead-letter reason", "count"],
-                [[k, str(v)] for k, v in dl["by_reason"].items()],
+                [[k, str(v)] for k, v in dl.by_reason.items()],
                 caption="Dead letters by reason",
             )
         )
-    client, sim = gt.get("client") or {}, gt.get("simulator")
-    if sim is not None:
+    if gt.simulator is not None:
+        client = gt.client.model_dump()
+        sim = gt.simulator.counters()
         keys = sorted(set(client) | set(sim))
         blocks.append(
             Table(
                 ["counter (whole run)", "client's view", "simulator (ground truth)"],
                 [[k, _n(client.get(k)), _n(sim.get(k))] for k in keys],
-                caption=f"Ground truth beside the client's view ({gt.get('llm_questions_run')} LLM questions)",
+                caption=f"Ground truth beside the client's view ({gt.llm_questions_run} LLM questions)",
             )
         )
     else:
@@ -284,42 +266,40 @@ def _retries(m: Metrics, plots: Mapping[str, Path]) -> Section:
     return Section("Retries", blocks)
 
 
-def _quality(m: Metrics, plots: Mapping[str, Path]) -> Section:
-    q = m.get("quality", {})
+def _quality(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
+    q = m.quality
     rows = [
-        ["mean score, round 0", _n((q.get("round0") or {}).get("mean"), 3)],
-        ["mean score, final", _n((q.get("final") or {}).get("mean"), 3)],
-        ["mean gain per finished question", _n(q.get("mean_gain"), 3)],
-        ["extra LLM calls (regeneration rounds)", str(q.get("extra_llm_calls"))],
-        ["score gain per extra LLM call", _n(q.get("gain_per_extra_call"), 3)],
-        ["sent back at least once", _pct(q.get("sent_back_share"))],
-        ["accepted", _pct(q.get("accepted_share"))],
-        ["ended low_quality", _pct(q.get("low_quality_share"))],
+        ["mean score, round 0", _n(q.round0.mean, 3)],
+        ["mean score, final", _n(q.final.mean, 3)],
+        ["mean gain per finished question", _n(q.mean_gain, 3)],
+        ["extra LLM calls (regeneration rounds)", str(q.extra_llm_calls)],
+        ["score gain per extra LLM call", _n(q.gain_per_extra_call, 3)],
+        ["sent back at least once", _pct(q.sent_back_share)],
+        ["accepted", _pct(q.accepted_share)],
+        ["ended low_quality", _pct(q.low_quality_share)],
     ]
-    fw = q.get("flink_windows")
+    fw = q.flink_windows
     if fw:
         rows.append(
             [
                 "Flink windows: scored / accepted / sent back",
-                f"{fw['scored']} / {fw['accepted']} / {fw['sent_back']}",
+                f"{fw.scored} / {fw.accepted} / {fw.sent_back}",
             ]
         )
     blocks: list[Any] = [Table(["quality (steady state)", "value"], rows)]
     if "scores" in plots:
         blocks.append(Image(plots["scores"], "Score distribution at round 0 and at the end."))
-    ta = q.get("threshold_analysis") or {}
-    trs = ta.get("rows") or []
-    if trs:
-        step = max(1, len(trs) // 12)
+    ta = q.threshold_analysis
+    if ta.rows:
+        step = max(1, len(ta.rows) // 12)
         picked = [
             r
-            for i, r in enumerate(trs)
-            if i % step == 0
-            or (ta.get("current") is not None and abs(r["threshold"] - ta["current"]) < 1e-9)
+            for i, r in enumerate(ta.rows)
+            if i % step == 0 or (ta.current is not None and abs(r.threshold - ta.current) < 1e-9)
         ]
         blocks.append(
             Paragraph(
-                f"Model: {ta.get('model')}; calls per generation {_n(ta.get('calls_per_generation'))}; max rounds {ta.get('max_rounds')}.",
+                f"Model: {ta.model}; calls per generation {_n(ta.calls_per_generation)}; max rounds {ta.max_rounds}.",
                 "note",
             )
         )
@@ -334,11 +314,11 @@ def _quality(m: Metrics, plots: Mapping[str, Path]) -> Section:
                 ],
                 [
                     [
-                        f"{r['threshold']:g}",
-                        _pct(r["pass_round0"]),
-                        _pct(r["accepted_final"]),
-                        _n(r["expected_generations"]),
-                        _n(r["expected_llm_calls"]),
+                        f"{r.threshold:g}",
+                        _pct(r.pass_round0),
+                        _pct(r.accepted_final),
+                        _n(r.expected_generations),
+                        _n(r.expected_llm_calls),
                     ]
                     for r in picked
                 ],
@@ -352,33 +332,29 @@ def _quality(m: Metrics, plots: Mapping[str, Path]) -> Section:
     return Section("Quality and the feedback loop", blocks)
 
 
-def _cache(m: Metrics) -> Section:
-    c = m.get("cache", {})
-    ac = c.get("access_count") or {}
+def _cache(m: RunMetrics) -> Section:
+    c = m.cache
+    ac = c.access_count
     rows = [
-        ["requests (steady)", str(c.get("requests"))],
-        ["cache hits", f"{c.get('hits')} ({_pct(c.get('hit_rate'))})"],
-        [
-            "cache-hit latency p50 / p99",
-            f"{_s((c.get('hit_latency') or {}).get('p50'))} / {_s((c.get('hit_latency') or {}).get('p99'))}",
-        ],
-        ["access count mean / max", f"{_n(ac.get('mean'))} / {ac.get('max')}"],
+        ["requests (steady)", str(c.requests)],
+        ["cache hits", f"{c.hits} ({_pct(c.hit_rate)})"],
+        ["cache-hit latency p50 / p99", f"{_s(c.hit_latency.p50)} / {_s(c.hit_latency.p99)}"],
+        ["access count mean / max", f"{_n(ac.mean)} / {ac.max}"],
     ]
-    dist = ac.get("distribution") or {}
     return Section(
         "Cache",
         [
             Table(["cache", "value"], rows),
             Table(
                 ["times asked", "requests"],
-                [[k, str(v)] for k, v in dist.items()],
+                [[k, str(v)] for k, v in ac.distribution.items()],
                 caption="Access counts",
             ),
         ],
     )
 
 
-def _method(m: Metrics) -> Section:
+def _method(m: RunMetrics) -> Section:
     return Section(
         "Method",
         [
@@ -400,19 +376,22 @@ def _method(m: Metrics) -> Section:
     )
 
 
-def _spec(m: Metrics) -> Section:
-    spec = redact(m.get("spec") or {})
+def _spec(m: RunMetrics) -> Section:
+    spec = redact(m.spec)
     return Section(
         "Spec",
         [Code(json.dumps(spec, indent=2, sort_keys=True), "Experiment spec (secrets removed)")],
     )
 
 
-def run_document(metrics: Metrics, plots: Mapping[str, Path]) -> Document:
-    run = metrics.get("run", {})
+def run_document(metrics: RunMetrics, plots: Mapping[str, Path]) -> Document:
+    """The report of one run; it opens with a banner when the run did not finish or overlapped
+    other runs (see :mod:`experiments.report.outcome`)."""
+    run = metrics.run
     return Document(
-        title=f"Run {run.get('run_name')}",
-        subtitle=f"experiment {run.get('experiment_id')} · seed {run.get('seed')} · git {run.get('git_revision')} · started {run.get('started_at')}",
+        title=f"Run {run.run_name}",
+        subtitle=f"experiment {run.experiment_id} · seed {run.seed} · git {run.git_revision} · started {run.started_at}",
+        banners=banners(metrics.outcome),
         sections=[
             _header(metrics),
             Section(

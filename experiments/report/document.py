@@ -54,3 +54,5 @@ class Document:
     title: str
     subtitle: str = ""
     sections: list[Section] = field(default_factory=list)
+    #: warnings the document opens with, right under its title (e.g. a partial report)
+    banners: list[str] = field(default_factory=list)

@@ -24,6 +24,7 @@ p.finding{background:#f4f8fd;border-left:4px solid #1f77b4;padding:.5em .8em}
 p.note{color:#666;font-size:.9em}
 pre{background:#f6f8fa;padding:.8em;overflow:auto;font-size:.85em}
 nav a{margin-right:1em}
+.banner{background:#fff4e5;border:2px solid #e67e22;padding:.6em .9em;margin:.6em 0;font-weight:bold}
 """
 
 _NUMERIC = re.compile(r"^[-+]?[\d.,]+\s*(%|x|ms|s|min|/s|pp)?(\s*\[.*\])?$")
@@ -87,10 +88,11 @@ def to_html(doc: Document) -> str:
         f'<a href="#{a}">{escape(s.title)}</a>' for a, s in zip(anchors, doc.sections, strict=True)
     )
     body = "".join(_section(s, a) for s, a in zip(doc.sections, anchors, strict=True))
+    banners = "".join(f"<div class=banner role=alert>{escape(b)}</div>" for b in doc.banners)
     return (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(doc.title)}</title><style>{CSS}</style></head><body><main>"
-        f"<h1>{escape(doc.title)}</h1><p class=subtitle>{escape(doc.subtitle)}</p>"
+        f"<h1>{escape(doc.title)}</h1>{banners}<p class=subtitle>{escape(doc.subtitle)}</p>"
         f"<nav>{nav}</nav>{body}</main></body></html>\n"
     )

@@ -1,4 +1,5 @@
-"""reports/index.html: every run with its headline figures, and every comparison."""
+"""reports/index.html: every run (finished, failed or stopped, with why) with its headline figures,
+and every comparison."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from experiments.metrics.headline import format_value
 from experiments.metrics.store import METRICS_FILE, MetricsSchemaError, read_metrics
 from experiments.report.document import Document, Paragraph, Section, Table
 from experiments.report.html import to_html
+from experiments.report.outcome import status_reason
 
 log = logging.getLogger(__name__)
 
@@ -28,30 +30,49 @@ INDEX_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _run_row(run_dir: Path) -> list[str]:
+    """One run's cells; a run whose metrics.json cannot be read is listed as ``unreadable`` with
+    the reason rather than left out."""
+    try:
+        m = read_metrics(run_dir)
+    except MetricsSchemaError as exc:
+        log.warning("%s is listed as unreadable in the index: %s", run_dir, exc)
+        return [run_dir.name, "", "", "unreadable", str(exc), *["" for _ in INDEX_COLUMNS]]
+    rep = m.repeats
+    return [
+        m.run.run_name or run_dir.name,
+        m.run.started_at or "",
+        str(rep.n if rep is not None else 1),
+        m.outcome.status,
+        status_reason(m.outcome),
+        *[format_value(k, m.headline.get(k)) for k, _ in INDEX_COLUMNS],
+    ]
+
+
 def _runs_table(root: Path) -> Table:
+    """Every run with a metrics.json, finished or not (failed and stopped runs say why)."""
     rows: list[list[str]] = []
     links: list[str | None] = []
+    classes: list[list[str]] = []
     for path in sorted(root.glob(f"*/{METRICS_FILE}")):
         run_dir = path.parent
         if run_dir.name == COMPARE_DIR:
             continue
-        try:
-            m = read_metrics(run_dir)
-        except (MetricsSchemaError, json.JSONDecodeError) as exc:
-            log.warning("skipping %s in the index: %s", run_dir, exc)
-            continue
-        run, head = m.get("run", {}), m.get("headline", {})
-        rows.append(
-            [
-                str(run.get("run_name") or run_dir.name),
-                str(run.get("started_at") or ""),
-                str((m.get("repeats") or {}).get("n", 1)),
-                *[format_value(k, head.get(k)) for k, _ in INDEX_COLUMNS],
-            ]
+        row = _run_row(run_dir)
+        rows.append(row)
+        classes.append(
+            ["", "", "", "" if row[3] == "finished" else "worse", "", *["" for _ in INDEX_COLUMNS]]
         )
-        links.append(f"{run_dir.name}/{INDEX_FILE}")
-    headers = ["run", "started (UTC)", "repeats", *[label for _, label in INDEX_COLUMNS]]
-    return Table(headers, rows, links=links)
+        links.append(f"{run_dir.name}/{INDEX_FILE}" if (run_dir / INDEX_FILE).is_file() else None)
+    headers = [
+        "run",
+        "started (UTC)",
+        "repeats",
+        "status",
+        "reason",
+        *[label for _, label in INDEX_COLUMNS],
+    ]
+    return Table(headers, rows, links=links, classes=classes)
 
 
 def _comparisons_table(root: Path) -> Table:

@@ -22,7 +22,10 @@ def _table(t: Table) -> list[str]:
 
 
 def to_markdown(doc: Document) -> str:
-    lines = [f"# {doc.title}", "", doc.subtitle, ""]
+    lines = [f"# {doc.title}", ""]
+    for banner in doc.banners:
+        lines += [f"> **{banner}**", ""]
+    lines += [doc.subtitle, ""]
     for section in doc.sections:
         lines += [f"## {section.title}", ""]
         for b in section.blocks:

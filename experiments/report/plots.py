@@ -1,4 +1,5 @@
-"""PNG plots of one run and overlays of several, drawn from metrics.json (+ questions.csv) only.
+"""PNG plots of one run and overlays of several, drawn from metrics.json (:class:`RunMetrics`) and
+questions.csv only.
 
 Figures are built with the object API and rendered by the Agg canvas explicitly: no pyplot state,
 no display, identical output on any machine.
@@ -18,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from experiments.metrics.derive import WATERFALL_PARTS
+from experiments.metrics.schema import RunMetrics
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ PART_LABELS = {
     "other": "other / hand-offs",
 }
 
-Metrics = Mapping[str, Any]
+Metrics = RunMetrics
 Rows = Sequence[Mapping[str, Any]]
 
 
@@ -63,9 +65,9 @@ def _no_data(ax: Axes) -> None:
 
 
 def _shade_window(ax: Axes, metrics: Metrics) -> None:
-    win = metrics.get("window") or {}
-    if "start_s" in win and "end_s" in win and win["end_s"] > win["start_s"]:
-        ax.axvspan(win["start_s"], win["end_s"], color="#1f77b4", alpha=0.06, label="steady window")
+    win = metrics.window
+    if win.end_s > win.start_s:
+        ax.axvspan(win.start_s, win.end_s, color="#1f77b4", alpha=0.06, label="steady window")
 
 
 def _cdf_curve(ax: Axes, points: Sequence[Sequence[float]], label: str, **kw: Any) -> bool:
@@ -78,15 +80,15 @@ def _cdf_curve(ax: Axes, points: Sequence[Sequence[float]], label: str, **kw: An
 
 def latency_cdf(metrics: Metrics) -> Figure:
     fig, ax = _new()
-    lat = metrics.get("latency", {})
+    lat = metrics.latency
     drawn = False
-    for key, label in (
-        ("e2e_cdf", "end to end (intended send -> durable)"),
-        ("from_first_attempt_cdf", "from first LLM attempt -> durable"),
-        ("llm_attempt_cdf", "single LLM attempt"),
+    for points, label in (
+        (lat.e2e_cdf, "end to end (intended send -> durable)"),
+        (lat.from_first_attempt_cdf, "from first LLM attempt -> durable"),
+        (lat.llm_attempt_cdf, "single LLM attempt"),
     ):
-        drawn |= _cdf_curve(ax, lat.get(key) or [], label)
-    slo = metrics.get("run", {}).get("slo_s")
+        drawn |= _cdf_curve(ax, points, label)
+    slo = metrics.run.slo_s
     if slo:
         ax.axvline(slo, color="black", linestyle="--", linewidth=1, label=f"SLO {slo:g} s")
     if drawn:
@@ -128,13 +130,12 @@ def latency_over_time(metrics: Metrics, rows: Rows) -> Figure:
                     color=color,
                     label=label,
                 )
-        ts = metrics.get("timeseries", {})
-        t = ts.get("t", [])
-        for key, style, label in (
-            ("e2e_p50_s", "-", "p50 per bucket"),
-            ("e2e_p99_s", "--", "p99 per bucket"),
+        ts = metrics.timeseries
+        for series, style, label in (
+            (ts.e2e_p50_s, "-", "p50 per bucket"),
+            (ts.e2e_p99_s, "--", "p99 per bucket"),
         ):
-            xy = [(x, y) for x, y in zip(t, ts.get(key, []), strict=False) if y is not None]
+            xy = [(x, y) for x, y in zip(ts.t, series, strict=False) if y is not None]
             if xy:
                 ax.plot(
                     [x for x, _ in xy],
@@ -148,7 +149,7 @@ def latency_over_time(metrics: Metrics, rows: Rows) -> Figure:
         ax.legend(loc="upper left", fontsize=8)
     else:
         _no_data(ax)
-    slo = metrics.get("run", {}).get("slo_s")
+    slo = metrics.run.slo_s
     if slo and pts:
         ax.axhline(slo, color="black", linestyle=":", linewidth=1)
     ax.grid(True, which="both", alpha=0.3)
@@ -160,23 +161,23 @@ def latency_over_time(metrics: Metrics, rows: Rows) -> Figure:
 
 def throughput_over_time(metrics: Metrics) -> Figure:
     fig, ax = _new()
-    ts = metrics.get("timeseries", {})
-    t = ts.get("t", [])
-    rates = ts.get("rates_per_s", {})
+    ts = metrics.timeseries
+    t = ts.t
+    rates = ts.rates_per_s
     _shade_window(ax, metrics)
-    styles = {
-        "offered": ("offered (intended sends)", "#7f7f7f", ":"),
-        "completed": ("throughput (answered)", "#1f77b4", "-"),
-        "accepted": ("goodput (accepted)", "#2ca02c", "-"),
-        "accepted_slo": ("goodput within SLO", "#17becf", "--"),
-        "dead_lettered": ("dead-lettered", "#d62728", "-"),
-    }
+    styles = (
+        (rates.offered, "offered (intended sends)", "#7f7f7f", ":"),
+        (rates.completed, "throughput (answered)", "#1f77b4", "-"),
+        (rates.accepted, "goodput (accepted)", "#2ca02c", "-"),
+        (rates.accepted_slo, "goodput within SLO", "#17becf", "--"),
+        (rates.dead_lettered, "dead-lettered", "#d62728", "-"),
+    )
     if t:
-        for key, (label, color, ls) in styles.items():
-            if key in rates:
+        for values, label, color, ls in styles:
+            if values is not None:
                 ax.plot(
                     t,
-                    rates[key],
+                    values,
                     ls,
                     color=color,
                     label=label,
@@ -187,7 +188,7 @@ def throughput_over_time(metrics: Metrics) -> Figure:
     else:
         _no_data(ax)
     ax.grid(True, alpha=0.3)
-    ax.set_xlabel(f"time since load start (s, {ts.get('bucket_s', 1):g} s buckets)")
+    ax.set_xlabel(f"time since load start (s, {ts.bucket_s:g} s buckets)")
     ax.set_ylabel("questions per second")
     ax.set_title("Throughput and goodput over time")
     return fig
@@ -195,9 +196,9 @@ def throughput_over_time(metrics: Metrics) -> Figure:
 
 def attempts_over_time(metrics: Metrics) -> Figure:
     fig, ax = _new()
-    ts = metrics.get("timeseries", {})
-    t = ts.get("t", [])
-    by_class = ts.get("attempts_per_s", {})
+    ts = metrics.timeseries
+    t = ts.t
+    by_class = ts.attempts_per_s
     _shade_window(ax, metrics)
     if t and by_class:
         order = ["ok", *sorted(k for k in by_class if k != "ok")]
@@ -214,7 +215,7 @@ def attempts_over_time(metrics: Metrics) -> Figure:
     else:
         _no_data(ax)
     ax.grid(True, alpha=0.3)
-    ax.set_xlabel(f"time since load start (s, {ts.get('bucket_s', 1):g} s buckets)")
+    ax.set_xlabel(f"time since load start (s, {ts.bucket_s:g} s buckets)")
     ax.set_ylabel("LLM attempts per second (stacked)")
     ax.set_title("LLM attempts by outcome / error class over time")
     return fig
@@ -222,29 +223,29 @@ def attempts_over_time(metrics: Metrics) -> Figure:
 
 def score_histogram(metrics: Metrics) -> Figure:
     fig, ax = _new()
-    q = metrics.get("quality", {})
-    edges = q.get("bin_edges") or []
-    r0, final = q.get("round0", {}), q.get("final", {})
-    if edges and (r0.get("count") or final.get("count")):
+    q = metrics.quality
+    edges = q.bin_edges
+    r0, final = q.round0, q.final
+    if edges and (r0.count or final.count):
         width = (edges[1] - edges[0]) if len(edges) > 1 else 0.05
         lefts = edges[:-1]
         ax.bar(
             [x + 0.05 * width for x in lefts],
-            r0.get("counts", []),
+            r0.counts,
             width=0.45 * width,
             align="edge",
             color="#ff7f0e",
-            label=f"round 0 (mean {r0.get('mean') or 0:.3f})",
+            label=f"round 0 (mean {r0.mean or 0:.3f})",
         )
         ax.bar(
             [x + 0.5 * width for x in lefts],
-            final.get("counts", []),
+            final.counts,
             width=0.45 * width,
             align="edge",
             color="#1f77b4",
-            label=f"final (mean {final.get('mean') or 0:.3f})",
+            label=f"final (mean {final.mean or 0:.3f})",
         )
-        thr = q.get("threshold")
+        thr = q.threshold
         if thr is not None:
             ax.axvline(thr, color="black", linestyle="--", linewidth=1, label=f"threshold {thr:g}")
         ax.legend(loc="upper right", fontsize=8)
@@ -260,10 +261,10 @@ def score_histogram(metrics: Metrics) -> Figure:
 def waterfall(metrics: Metrics) -> Figure:
     fig = Figure(figsize=(10, 4.5))
     ax, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    by_part = metrics.get("latency", {}).get("waterfall", {}).get("by_part", {})
+    by_part = metrics.latency.waterfall.by_part
     parts = [p for p in WATERFALL_PARTS if p in by_part]
-    means = [by_part[p].get("mean") or 0.0 for p in parts]
-    if parts and any(by_part[p].get("count") for p in parts):
+    means = [by_part[p].mean or 0.0 for p in parts]
+    if parts and any(by_part[p].count for p in parts):
         start = 0.0
         labels = [PART_LABELS.get(p, p) for p in parts]
         for i, mean in enumerate(means):
@@ -286,8 +287,8 @@ def waterfall(metrics: Metrics) -> Figure:
         ax.axvline(start, color="black", linestyle=":", linewidth=1)
         ax.set_xlim(0, max(start, max(means)) * 1.2 or 1.0)  # room for the value labels
         # zero cannot sit on a log axis: such bars are left out (NaN) rather than faked
-        p50 = [(by_part[p].get("p50") or 0.0) or math.nan for p in parts]
-        p99 = [(by_part[p].get("p99") or 0.0) or math.nan for p in parts]
+        p50 = [by_part[p].p50 or math.nan for p in parts]
+        p99 = [by_part[p].p99 or math.nan for p in parts]
         y = range(len(parts))
         ax2.barh([i - 0.2 for i in y], p50, height=0.4, color="#2ca02c", label="p50")
         ax2.barh([i + 0.2 for i in y], p99, height=0.4, color="#d62728", label="p99")
@@ -311,14 +312,14 @@ def waterfall(metrics: Metrics) -> Figure:
 
 def threshold_curve(metrics: Metrics) -> Figure:
     fig, ax = _new()
-    ta = metrics.get("quality", {}).get("threshold_analysis", {})
-    rows = ta.get("rows") or []
+    ta = metrics.quality.threshold_analysis
+    rows = ta.rows
     if rows:
-        x = [r["threshold"] for r in rows]
-        ax.plot(x, [r["pass_round0"] for r in rows], color="#ff7f0e", label="pass at round 0")
+        x = [r.threshold for r in rows]
+        ax.plot(x, [r.pass_round0 for r in rows], color="#ff7f0e", label="pass at round 0")
         ax.plot(
             x,
-            [r["accepted_final"] for r in rows],
+            [r.accepted_final for r in rows],
             color="#2ca02c",
             label="accepted after regeneration (model)",
         )
@@ -326,19 +327,19 @@ def threshold_curve(metrics: Metrics) -> Figure:
         ax2 = ax.twinx()
         ax2.plot(
             x,
-            [r["expected_llm_calls"] for r in rows],
+            [r.expected_llm_calls for r in rows],
             color="#d62728",
             linestyle="--",
             label="expected LLM calls",
         )
         ax2.set_ylabel("expected LLM calls per question")
-        if ta.get("current") is not None:
+        if ta.current is not None:
             ax.axvline(
-                ta["current"],
+                ta.current,
                 color="black",
                 linestyle=":",
                 linewidth=1,
-                label=f"threshold in use {ta['current']:g}",
+                label=f"threshold in use {ta.current:g}",
             )
         lines = ax.get_legend_handles_labels()
         lines2 = ax2.get_legend_handles_labels()
@@ -390,7 +391,7 @@ def cdf_overlay(runs: Sequence[tuple[str, Metrics]]) -> Figure:
     fig, ax = _new()
     drawn = False
     for name, m in runs:
-        drawn |= _cdf_curve(ax, m.get("latency", {}).get("e2e_cdf") or [], name)
+        drawn |= _cdf_curve(ax, m.latency.e2e_cdf, name)
     if drawn:
         ax.set_xscale("log")
         ax.legend(loc="lower right", fontsize=8)
@@ -410,22 +411,21 @@ def throughput_overlay(runs: Sequence[tuple[str, Metrics]]) -> Figure:
     colors = [f"C{i}" for i in range(10)]
     drawn = False
     for i, (name, m) in enumerate(runs):
-        ts = m.get("timeseries", {})
-        rates = ts.get("rates_per_s", {})
-        if ts.get("t"):
+        ts = m.timeseries
+        if ts.t:
             drawn = True
             c = colors[i % len(colors)]
             ax.plot(
-                ts["t"],
-                rates.get("completed", []),
+                ts.t,
+                ts.rates_per_s.completed,
                 "-",
                 color=c,
                 drawstyle="steps-post",
                 label=f"{name} throughput",
             )
             ax.plot(
-                ts["t"],
-                rates.get("accepted", []),
+                ts.t,
+                ts.rates_per_s.accepted,
                 ":",
                 color=c,
                 drawstyle="steps-post",
@@ -446,12 +446,9 @@ def retries_overlay(runs: Sequence[tuple[str, Metrics]]) -> Figure:
     fig, ax = _new()
     drawn = False
     for name, m in runs:
-        ts = m.get("timeseries", {})
-        by_class = ts.get("attempts_per_s", {})
-        t = ts.get("t", [])
-        if t:
-            failed = [sum(v[i] for k, v in by_class.items() if k != "ok") for i in range(len(t))]
-            ax.plot(t, failed, drawstyle="steps-post", label=name)
+        ts = m.timeseries
+        if ts.t:
+            ax.plot(ts.t, ts.failed_attempts_per_s(), drawstyle="steps-post", label=name)
             drawn = True
     if drawn:
         ax.legend(loc="upper right", fontsize=8)

@@ -10,6 +10,7 @@ from typing import Any
 from experiments.metrics.compute import compute, question_rows
 from experiments.metrics.model import RunData
 from experiments.metrics.repeats import aggregate_repeats
+from experiments.metrics.schema import Outcome, Repeats
 from experiments.metrics.store import read_metrics, read_questions, write_metrics, write_questions
 from experiments.report.content import run_document
 from experiments.report.html import to_html
@@ -29,7 +30,7 @@ def write_run_metrics(
 
     With several runs (repeats), the first is the representative one (its plots, tables and per-question
     CSV; the report is named after ``run_dir``) and metrics.json gains a ``repeats`` block: each headline metric's mean with a bootstrap CI
-    (seeded by ``seed``). Each repeat's own metrics go to ``repeats/<run_name>.json``.
+    (seeded by ``seed``); its ``outcome`` combines the repeats' (:meth:`Outcome.of_repeats`). Each repeat's own metrics go to ``repeats/<run_name>.json``.
     """
     items = [runs] if isinstance(runs, RunData) else list(runs)
     if not items:
@@ -38,10 +39,16 @@ def write_run_metrics(
     all_metrics = [compute(r, **compute_kwargs) for r in items]
     primary = all_metrics[0]
     if len(items) > 1:
-        primary["repeats"] = aggregate_repeats([m["headline"] for m in all_metrics], seed=seed)
-        primary["repeats"]["runs"] = [r.meta.run_name for r in items]
-        primary["run"]["representative_run"] = items[0].meta.run_name
-        primary["run"]["run_name"] = out.name
+        stats = aggregate_repeats([m.headline for m in all_metrics], seed=seed)
+        primary.repeats = Repeats.model_validate(
+            {**stats, "runs": [r.meta.run_name for r in items]}
+        )
+        primary.outcome = Outcome.of_repeats(
+            [(r.meta.run_name, m.outcome) for r, m in zip(items, all_metrics, strict=True)],
+            own_ids={r.meta.experiment_id for r in items},
+        )
+        primary.run.representative_run = items[0].meta.run_name
+        primary.run.run_name = out.name
         for run, m in zip(items, all_metrics, strict=True):
             write_metrics(m, out / "repeats" / run.meta.run_name)
     path = write_metrics(primary, out)
@@ -59,7 +66,7 @@ def render_report(run_dir: Path | str) -> Path:
     (out / MARKDOWN_FILE).write_text(to_markdown(doc), encoding="utf-8")
     html = out / HTML_FILE
     html.write_text(to_html(doc), encoding="utf-8")
-    log.info("report of %s written to %s", metrics.get("run", {}).get("run_name"), html)
+    log.info("report of %s written to %s", metrics.run.run_name, html)
     return html
 
 

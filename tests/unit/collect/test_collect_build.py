@@ -162,10 +162,10 @@ def test_nothing_stored_raises() -> None:
 
 def test_metrics_compute_on_the_collected_run() -> None:
     metrics = compute(build().run)
-    assert metrics["counts"]["questions"] == 4
-    assert metrics["counts"]["steady_in_flight"] == 1
-    assert metrics["counts"]["duplicate_llm_question_ids"] == 0
-    assert metrics["cache"]["hits"] == 1
+    assert metrics.counts.questions == 4
+    assert metrics.counts.steady_in_flight == 1
+    assert metrics.counts.duplicate_llm_question_ids == 0
+    assert metrics.cache.hits == 1
 
 
 def test_cli_collects_and_builds_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

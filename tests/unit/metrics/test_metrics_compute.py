@@ -52,52 +52,52 @@ def ramp_run(**meta_kw: Any) -> RunData:
 
 def test_warmup_is_trimmed_and_percentiles_are_nearest_rank() -> None:
     m = compute(ramp_run())
-    e2e = m["latency"]["e2e"]
-    assert m["counts"]["trimmed_warmup"] == 10
-    assert e2e["count"] == 90
+    e2e = m.latency.e2e
+    assert m.counts.trimmed_warmup == 10
+    assert e2e.count == 90
     # steady latencies are 1.00 .. 1.89; HdrHistogram's rank is round(p x n):
     # p50 = 45th value, p90 = 81st, p99 = round(89.1) = 89th
-    assert e2e["p50"] == pytest.approx(1.44, rel=2**-10)
-    assert e2e["p90"] == pytest.approx(1.80, rel=2**-10)
-    assert e2e["p99"] == pytest.approx(1.88, rel=2**-10)
-    assert e2e["max"] == pytest.approx(1.89)  # the 200 s warm-up questions are not in it
-    assert m["headline"]["e2e_max_s"] == pytest.approx(1.89)
+    assert e2e.p50 == pytest.approx(1.44, rel=2**-10)
+    assert e2e.p90 == pytest.approx(1.80, rel=2**-10)
+    assert e2e.p99 == pytest.approx(1.88, rel=2**-10)
+    assert e2e.max == pytest.approx(1.89)  # the 200 s warm-up questions are not in it
+    assert m.headline["e2e_max_s"] == pytest.approx(1.89)
 
 
 def test_drain_keeps_late_finishers_sent_in_the_window_but_not_their_rate() -> None:
     m = compute(ramp_run())
     # q99 (intended at 99 s, durable at 100.89 s) finishes in the drain: its latency counts ...
-    assert m["latency"]["e2e"]["count"] == 90
+    assert m.latency.e2e.count == 90
     # ... but throughput counts only durable writes inside [10 s, 100 s]: q10..q98 = 89 of 90 s
-    assert m["throughput"]["throughput_qps"] == pytest.approx(89 / 90)
-    assert m["throughput"]["offered_qps"] == pytest.approx(90 / 90)
+    assert m.throughput.throughput_qps == pytest.approx(89 / 90)
+    assert m.throughput.offered_qps == pytest.approx(90 / 90)
     # the last durable write is a warm-up question at 9 s + 200 s: 109 s after the load ended
-    assert m["throughput"]["drain_s"] == pytest.approx(109.0)
-    assert m["throughput"]["backlog_at_load_end"] == 11  # q0..q9 (200 s) and q99
+    assert m.throughput.drain_s == pytest.approx(109.0)
+    assert m.throughput.backlog_at_load_end == 11  # q0..q9 (200 s) and q99
 
 
 def test_cooldown_trims_the_end_of_the_load() -> None:
     m = compute(ramp_run(), cooldown_s=20.0)
-    assert m["window"]["start_s"] == 10.0 and m["window"]["end_s"] == 80.0
-    assert m["latency"]["e2e"]["count"] == 71  # intended 10 s .. 80 s inclusive
-    assert m["counts"]["trimmed_drain"] == 19
-    assert m["latency"]["e2e"]["max"] == pytest.approx(1.70)
+    assert m.window.start_s == 10.0 and m.window.end_s == 80.0
+    assert m.latency.e2e.count == 71  # intended 10 s .. 80 s inclusive
+    assert m.counts.trimmed_drain == 19
+    assert m.latency.e2e.max == pytest.approx(1.70)
 
 
 def test_goodput_within_slo() -> None:
     m = compute(ramp_run(slo_s=1.5))
     # accepted durable in the window with e2e <= 1.5 s: q10..q60 (1.00 .. 1.50 s) = 51
-    assert m["throughput"]["goodput_slo_qps"] == pytest.approx(51 / 90)
-    assert m["throughput"]["goodput_qps"] == pytest.approx(89 / 90)
-    assert compute(ramp_run())["throughput"]["goodput_slo_qps"] is None
+    assert m.throughput.goodput_slo_qps == pytest.approx(51 / 90)
+    assert m.throughput.goodput_qps == pytest.approx(89 / 90)
+    assert compute(ramp_run()).throughput.goodput_slo_qps is None
 
 
 def test_empty_steady_window_gives_nones_not_errors() -> None:
     run = ramp_run(warmup_s=500.0)
     m = compute(run)
-    assert m["counts"]["steady"] == 0
-    assert m["headline"]["e2e_p99_s"] is None
-    assert m["throughput"]["throughput_qps"] is None
+    assert m.counts.steady == 0
+    assert m.headline["e2e_p99_s"] is None
+    assert m.throughput.throughput_qps is None
 
 
 # ---- retries -------------------------------------------------------------------------------
@@ -162,49 +162,51 @@ def retry_run() -> RunData:
 
 
 def test_amplification_recovery_and_dead_letters() -> None:
-    r = compute(retry_run())["retries"]
-    assert r["llm_questions"] == 6
-    assert r["amplification"] == pytest.approx(12 / 6)
-    rec = r["recovery"]
+    r = compute(retry_run()).retries
+    assert r.llm_questions == 6
+    assert r.amplification == pytest.approx(12 / 6)
+    rec = r.recovery
     # q2..q5 failed and finished (q6 is in flight); q2 and q3 still got an answer
-    assert rec["failed_at_least_once"] == 4
-    assert rec["recovered"] == 2
-    assert rec["recovery_rate"] == pytest.approx(0.5)
-    assert rec["recovered_in_worker"] == 1 and rec["recovered_via_retry_tier"] == 1
-    assert rec["by_error_class"]["overload"] == {"failed": 2, "recovered": 1, "rate": 0.5}
-    assert rec["by_error_class"]["rate_limited"]["rate"] == 1.0
-    assert rec["by_error_class"]["invalid_request"]["recovered"] == 0
-    assert r["attempts_by_class"] == {
+    assert rec.failed_at_least_once == 4
+    assert rec.recovered == 2
+    assert rec.recovery_rate == pytest.approx(0.5)
+    assert rec.recovered_in_worker == 1 and rec.recovered_via_retry_tier == 1
+    assert rec.by_error_class["overload"].model_dump() == {"failed": 2, "recovered": 1, "rate": 0.5}
+    assert rec.by_error_class["rate_limited"].rate == 1.0
+    assert rec.by_error_class["invalid_request"].recovered == 0
+    assert r.attempts_by_class == {
         "invalid_request": 1,
         "ok": 3,
         "overload": 7,
         "rate_limited": 1,
     }
-    assert r["error_rate"] == pytest.approx(9 / 12)
-    assert r["dead_letters"]["by_reason"] == {"attempts_exhausted": 1, "invalid_request": 1}
-    assert r["dead_letters"]["rate"] == pytest.approx(2 / 6)  # of the 6 terminal questions
+    assert r.error_rate == pytest.approx(9 / 12)
+    assert r.dead_letters.by_reason == {"attempts_exhausted": 1, "invalid_request": 1}
+    assert r.dead_letters.rate == pytest.approx(2 / 6)  # of the 6 terminal questions
 
 
 def test_retry_tiers_and_ground_truth() -> None:
     m = compute(retry_run())
-    tiers = m["retries"]["retry_tiers"]
-    assert tiers["by_tier"] == {"5s": {"deferrals": 1, "mean_wait_s": 5.0, "total_wait_s": 5.0}}
-    assert tiers["mean_wait_per_question_s"] == pytest.approx(5.0 / 6)
-    gt = m["retries"]["ground_truth"]
-    assert gt["client"]["requests"] == 12
-    assert gt["client"]["amplification"] == pytest.approx(2.0)
-    assert gt["simulator"]["amplification"] == pytest.approx(2.5)
-    assert gt["simulator_minus_client"] == {"requests": 3, "status_429": 0}
-    assert m["headline"]["amplification_sim"] == pytest.approx(2.5)
-    assert m["counts"]["steady_in_flight"] == 1
+    tiers = m.retries.retry_tiers
+    assert {k: v.model_dump() for k, v in tiers.by_tier.items()} == {
+        "5s": {"deferrals": 1, "mean_wait_s": 5.0, "total_wait_s": 5.0}
+    }
+    assert tiers.mean_wait_per_question_s == pytest.approx(5.0 / 6)
+    gt = m.retries.ground_truth
+    assert gt.client.requests == 12
+    assert gt.client.amplification == pytest.approx(2.0)
+    assert gt.simulator is not None and gt.simulator.amplification == pytest.approx(2.5)
+    assert gt.simulator_minus_client == {"requests": 3, "status_429": 0}
+    assert m.headline["amplification_sim"] == pytest.approx(2.5)
+    assert m.counts.steady_in_flight == 1
 
 
 def test_cache_hits() -> None:
     m = compute(retry_run())
-    assert m["cache"]["hit_rate"] == pytest.approx(1 / 7)
-    assert m["cache"]["access_count"]["max"] == 2
+    assert m.cache.hit_rate == pytest.approx(1 / 7)
+    assert m.cache.access_count.max == 2
     # a cache hit reusing q1's id does not pick up q1's attempts
-    assert m["latency"]["e2e"]["count"] == 3
+    assert m.latency.e2e.count == 3
 
 
 # ---- waterfall -----------------------------------------------------------------------------
@@ -241,7 +243,7 @@ def two_round_run() -> RunData:
 
 def test_waterfall_splits_e2e_into_hops() -> None:
     m = compute(two_round_run())
-    parts = {k: v["mean"] for k, v in m["latency"]["waterfall"]["by_part"].items()}
+    parts = {k: v.mean for k, v in m.latency.waterfall.by_part.items()}
     expected = {
         "producer_send": 0.01,
         "queue_wait": 0.2,
@@ -256,9 +258,9 @@ def test_waterfall_splits_e2e_into_hops() -> None:
     assert list(parts) == list(WATERFALL_PARTS)
     for name, value in expected.items():
         assert parts[name] == pytest.approx(value, abs=1e-6), name
-    assert sum(parts.values()) == pytest.approx(m["latency"]["e2e"]["mean"], abs=1e-9)
-    assert m["latency"]["from_first_attempt"]["max"] == pytest.approx(2.09)
-    assert m["latency"]["producer_send"]["max"] == pytest.approx(0.01)
+    assert sum(parts.values()) == pytest.approx(m.latency.e2e.mean, abs=1e-9)
+    assert m.latency.from_first_attempt.max == pytest.approx(2.09)
+    assert m.latency.producer_send.max == pytest.approx(0.01)
 
 
 def test_question_rows_carry_the_derived_times() -> None:
@@ -298,28 +300,26 @@ def quality_run() -> RunData:
 
 
 def test_quality_and_the_feedback_loop() -> None:
-    q = compute(quality_run())["quality"]
-    assert q["round0"]["mean"] == pytest.approx(0.5)
-    assert q["final"]["mean"] == pytest.approx(0.6)
-    assert q["extra_llm_calls"] == 5
-    assert q["gain_per_extra_call"] == pytest.approx(1.0 / 5)
-    assert q["sent_back_share"] == pytest.approx(0.5)
-    assert q["low_quality_share"] == pytest.approx(0.3)
-    assert q["accepted_share"] == pytest.approx(0.7)
-    assert sum(q["round0"]["counts"]) == 10 and sum(q["final"]["counts"]) == 10
+    q = compute(quality_run()).quality
+    assert q.round0.mean == pytest.approx(0.5)
+    assert q.final.mean == pytest.approx(0.6)
+    assert q.extra_llm_calls == 5
+    assert q.gain_per_extra_call == pytest.approx(1.0 / 5)
+    assert q.sent_back_share == pytest.approx(0.5)
+    assert q.low_quality_share == pytest.approx(0.3)
+    assert q.accepted_share == pytest.approx(0.7)
+    assert sum(q.round0.counts) == 10 and sum(q.final.counts) == 10
 
 
 def test_threshold_analysis() -> None:
-    ta = compute(quality_run())["quality"]["threshold_analysis"]
-    row = next(r for r in ta["rows"] if r["threshold"] == 0.5)
-    assert row["pass_round0"] == pytest.approx(0.5)
-    assert row["expected_generations"] == pytest.approx(1.5)  # 1 + (1 - p)
-    assert row["accepted_final"] == pytest.approx(0.75)  # 1 - (1 - p)^2
-    assert row["expected_llm_calls"] == pytest.approx(
-        1.5
-    )  # no error retries: 1 call per generation
-    assert ta["cost_capped_threshold"] == pytest.approx(0.55)
-    passes = [r["pass_round0"] for r in ta["rows"]]
+    ta = compute(quality_run()).quality.threshold_analysis
+    row = next(r for r in ta.rows if r.threshold == 0.5)
+    assert row.pass_round0 == pytest.approx(0.5)
+    assert row.expected_generations == pytest.approx(1.5)  # 1 + (1 - p)
+    assert row.accepted_final == pytest.approx(0.75)  # 1 - (1 - p)^2
+    assert row.expected_llm_calls == pytest.approx(1.5)  # no error retries: 1 call per generation
+    assert ta.cost_capped_threshold == pytest.approx(0.55)
+    passes = [r.pass_round0 for r in ta.rows]
     assert passes == sorted(passes, reverse=True)
 
 
@@ -332,16 +332,16 @@ def test_bucket_width_is_adaptive(span: float, bucket: float) -> None:
 
 
 def test_timeseries_rates() -> None:
-    ts = compute(ramp_run())["timeseries"]
-    assert ts["bucket_s"] == 1.0
-    assert ts["rates_per_s"]["offered"][:100] == [1.0] * 100
-    assert sum(ts["rates_per_s"]["completed"]) == 100
-    assert ts["e2e_p50_s"][50] == pytest.approx(1.40, rel=2**-10)
-    assert ts["attempts_per_s"] == {}
+    ts = compute(ramp_run()).timeseries
+    assert ts.bucket_s == 1.0
+    assert ts.rates_per_s.offered[:100] == [1.0] * 100
+    assert sum(ts.rates_per_s.completed) == 100
+    assert ts.e2e_p50_s[50] == pytest.approx(1.40, rel=2**-10)
+    assert ts.attempts_per_s == {}
 
 
 def test_spec_secrets_never_reach_the_metrics() -> None:
     run = ramp_run()
     run.spec = {"llm": {"api_key": "sk-123", "model": "m"}, "db_password": "pw"}
     m = compute(run)
-    assert m["spec"] == {"llm": {"model": "m"}}
+    assert m.spec == {"llm": {"model": "m"}}

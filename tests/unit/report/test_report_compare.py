@@ -41,8 +41,10 @@ def test_comparison_has_every_headline_with_differences_and_ci_verdicts(
     assert [r["key"] for r in data["metrics"]] == [h.key for h in HEADLINES]
     fast, slow = read_metrics(reports_root / "fast"), read_metrics(reports_root / "slow")
     row = next(r for r in data["metrics"] if r["key"] == "amplification")
-    mean_fast = fast["repeats"]["metrics"]["amplification"]["mean"]
-    mean_slow = slow["repeats"]["metrics"]["amplification"]["mean"]
+    assert fast.repeats is not None and slow.repeats is not None
+    mean_fast = fast.repeats.metrics["amplification"].mean
+    mean_slow = slow.repeats.metrics["amplification"].mean
+    assert mean_fast is not None and mean_slow is not None
     assert row["values"] == {"fast": pytest.approx(mean_fast), "slow": pytest.approx(mean_slow)}
     diff = row["diffs"]["slow"]
     assert diff["abs"] == pytest.approx(mean_slow - mean_fast)
@@ -87,7 +89,7 @@ def test_index_lists_runs_and_comparisons(backoff_comparison: Path, reports_root
     for run in ("single", "fast", "slow"):
         assert f'href="{run}/index.html"' in html
     assert 'href="compare/backoff/index.html"' in html
-    head = read_metrics(reports_root / "single")["headline"]
+    head = read_metrics(reports_root / "single").headline
     from experiments.metrics.headline import format_value
 
     assert format_value("e2e_p99_s", head["e2e_p99_s"]) in html

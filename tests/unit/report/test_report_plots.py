@@ -8,11 +8,16 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
-from experiments.metrics import read_metrics, read_questions
+from experiments.metrics import RunData, RunMeta, compute, read_metrics, read_questions
 from experiments.report.plots import OVERLAY_PLOTS, RUN_PLOTS
 
 # a unit in parentheses, a rate ("per second"), or a count / category axis
 UNIT = re.compile(r"\((s|%)[,)\s]|unitless\)|\bper (second|question)\b|^questions$|^hop$")
+
+#: the metrics of a run without a single question
+EMPTY = compute(
+    RunData(meta=RunMeta(run_name="empty", experiment_id="e", started_at=0.0, ended_at=10.0))
+)
 
 
 def _check(fig: Figure) -> None:
@@ -31,7 +36,7 @@ def test_run_plot_labels(name: str, reports_root: Path) -> None:
     rows = read_questions(reports_root / "single")
     _, build = RUN_PLOTS[name]
     _check(build(metrics, rows))
-    _check(build({}, []))  # an empty run still draws a labelled "no data" plot
+    _check(build(EMPTY, []))  # an empty run still draws a labelled "no data" plot
 
 
 @pytest.mark.parametrize("name", list(OVERLAY_PLOTS))

@@ -29,7 +29,7 @@ def test_run_folder_has_every_file(reports_root: Path) -> None:
 def test_html_is_self_contained_and_holds_the_headline_figures(reports_root: Path) -> None:
     run = reports_root / "single"
     html = (run / "index.html").read_text()
-    head = read_metrics(run)["headline"]
+    head = read_metrics(run).headline
     for key in (
         "e2e_p50_s",
         "e2e_p99_s",
@@ -69,14 +69,15 @@ def test_secrets_never_reach_the_report(reports_root: Path) -> None:
 
 def test_repeats_carry_confidence_intervals(reports_root: Path) -> None:
     m = read_metrics(reports_root / "fast")
-    assert m["repeats"]["n"] == 2
-    assert m["run"]["run_name"] == "fast"
+    assert m.repeats is not None and m.repeats.n == 2
+    assert m.run.run_name == "fast"
     assert sorted(p.name for p in (reports_root / "fast" / "repeats").iterdir()) == [
         "fast-r0",
         "fast-r1",
     ]
-    ci = m["repeats"]["metrics"]["e2e_p99_s"]
-    assert ci["ci_low"] <= ci["mean"] <= ci["ci_high"]
+    ci = m.repeats.metrics["e2e_p99_s"]
+    assert ci.ci_low is not None and ci.mean is not None and ci.ci_high is not None
+    assert ci.ci_low <= ci.mean <= ci.ci_high
     assert "mean [95% CI] over 2 repeats" in (reports_root / "fast" / "index.html").read_text()
 
 

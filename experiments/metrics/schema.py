@@ -1,0 +1,412 @@
+"""The typed model of metrics.json: what :func:`experiments.metrics.compute` writes and every
+report, comparison, plot and the index read (by attribute, never by a string key).
+
+Every section forbids unknown keys, so a metric renamed on one side fails loudly on the other
+(at compute time, and when an old or foreign file is read) instead of printing "None" in a
+report. Mappings keyed by data (error classes, retry tiers, waterfall parts, headline keys) stay
+``dict``s; the simulator's counters are open-ended and kept as extras of :class:`SimulatorTruth`.
+
+Versions (``schema_version``, "major.minor") and the upgrade of older files live in
+:mod:`experiments.metrics.versions`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from experiments.metrics.histogram import PERCENTILES
+
+#: The version this code writes. Minor bumps add or move keys and are upgraded on read (see
+#: :mod:`experiments.metrics.versions`); a major bump means older files can no longer be read.
+SCHEMA_VERSION = "1.1"
+
+RunStatus = Literal["finished", "failed", "stopped"]
+#: ``[seconds, fraction]``
+CdfPoint = tuple[float, float]
+
+
+class Section(BaseModel):
+    """A block of metrics.json: unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LatencySummary(Section):
+    """count, mean, min, the :data:`~experiments.metrics.histogram.PERCENTILES` and max, in
+    seconds (None when empty)."""
+
+    count: int = 0
+    mean: float | None = None
+    min: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    p99_9: float | None = None
+    max: float | None = None
+    #: values outside the histogram's range, clamped to it (0 in a healthy run).
+    clamped_negative: int = 0
+    clamped_high: int = 0
+
+    def percentiles(self) -> list[tuple[str, float | None]]:
+        """``[(key, seconds), ...]`` in the order of ``PERCENTILES`` (p50 ... p99_9)."""
+        values = {"p50": self.p50, "p90": self.p90, "p95": self.p95, "p99": self.p99}
+        values["p99_9"] = self.p99_9
+        return [(key, values[key]) for key, _ in PERCENTILES]
+
+
+class RunInfo(Section):
+    """Who and what the run was (times as ISO 8601 UTC strings)."""
+
+    run_name: str
+    experiment_id: str
+    seed: int | None = None
+    git_revision: str | None = None
+    component_versions: dict[str, str] = Field(default_factory=dict)
+    started_at: str | None = None
+    ended_at: str | None = None
+    collected_at: str | None = None
+    warmup_s: float = 0.0
+    slo_s: float | None = None
+    score_threshold: float | None = None
+    max_rounds: int | None = None
+    #: with repeats: the repeat whose plots and tables the report shows.
+    representative_run: str | None = None
+
+
+class Outcome(Section):
+    """How the run ended. A run that did not finish, or shared the pipeline with another, gets a
+    banner at the top of its report (see :mod:`experiments.report.outcome`)."""
+
+    status: RunStatus = "finished"
+    #: why the run failed or was stopped, in a sentence; None when it finished.
+    failure: str | None = None
+    #: questions of the whole run still in flight when telemetry was collected (None: unknown,
+    #: e.g. a file written before this was recorded).
+    in_flight_at_collection: int | None = None
+    #: ids of other experiments whose questions were in the pipeline while this run's were.
+    overlapping_runs: list[str] = Field(default_factory=list)
+    #: why the load stopped before the end of its schedule (e.g. the LLM's quota ran out).
+    stopped_early: str | None = None
+
+    @property
+    def partial(self) -> bool:
+        """The run did not finish: its figures cover only part of it."""
+        return self.status != "finished"
+
+    @classmethod
+    def of_repeats(cls, outcomes: list[tuple[str, Outcome]], own_ids: set[str]) -> Outcome:
+        """One outcome for the repeats of a spec: the worst status (failed, then stopped), each
+        repeat's reason prefixed with its name, in-flight counts summed (None if any is
+        unknown), overlaps united except the repeats' own experiment ids (``own_ids``)."""
+        statuses = {o.status for _, o in outcomes}
+        status: RunStatus = next((s for s in ("failed", "stopped") if s in statuses), "finished")
+        failures = [f"{name}: {o.failure}" for name, o in outcomes if o.failure]
+        stops = [f"{name}: {o.stopped_early}" for name, o in outcomes if o.stopped_early]
+        counts = [o.in_flight_at_collection for _, o in outcomes]
+        overlaps = dict.fromkeys(r for _, o in outcomes for r in o.overlapping_runs)
+        return cls(
+            status=status,
+            failure="; ".join(failures) or None,
+            in_flight_at_collection=None if None in counts else sum(c or 0 for c in counts),
+            overlapping_runs=[r for r in overlaps if r not in own_ids],
+            stopped_early="; ".join(stops) or None,
+        )
+
+
+class Window(Section):
+    """The steady window, relative to the start of the load (seconds)."""
+
+    start_s: float
+    end_s: float
+    duration_s: float
+    load_duration_s: float
+    cooldown_s: float = 0.0
+    warmup_s: float = 0.0
+
+
+class Counts(Section):
+    questions: int
+    steady: int
+    trimmed_warmup: int
+    trimmed_drain: int
+    steady_by_state: dict[str, int] = Field(default_factory=dict)
+    steady_in_flight: int = 0
+    duplicate_llm_question_ids: int = 0
+
+
+class Population(Section):
+    answered_via_llm: int
+    note: str
+
+
+class Waterfall(Section):
+    parts: list[str]
+    by_part: dict[str, LatencySummary]
+
+
+class Latency(Section):
+    population: Population
+    e2e: LatencySummary
+    e2e_cdf: list[CdfPoint]
+    from_first_attempt: LatencySummary
+    from_first_attempt_cdf: list[CdfPoint]
+    producer_send: LatencySummary
+    llm_attempt: LatencySummary
+    llm_attempt_ok: LatencySummary
+    llm_attempt_cdf: list[CdfPoint]
+    llm_per_question: LatencySummary
+    time_to_dead_letter: LatencySummary
+    waterfall: Waterfall
+
+
+class Throughput(Section):
+    window_s: float
+    offered_qps: float | None
+    throughput_qps: float | None
+    llm_throughput_qps: float | None
+    goodput_qps: float | None
+    goodput_slo_qps: float | None
+    slo_s: float | None
+    dead_lettered_per_s: float | None
+    backlog_at_load_end: int
+    drain_s: float | None
+
+
+class Rates(Section):
+    """Per-bucket rates (per second); ``accepted_slo`` only with an SLO."""
+
+    offered: list[float]
+    completed: list[float]
+    accepted: list[float]
+    dead_lettered: list[float]
+    accepted_slo: list[float] | None = None
+
+
+class Timeseries(Section):
+    bucket_s: float
+    t: list[float]
+    rates_per_s: Rates
+    #: attempt outcome ("ok" or the error class) -> attempts per second, per bucket.
+    attempts_per_s: dict[str, list[float]]
+    e2e_p50_s: list[float | None]
+    e2e_p99_s: list[float | None]
+
+    def failed_attempts_per_s(self) -> list[float]:
+        """Attempts per second that were not "ok", per bucket."""
+        failed = [v for k, v in self.attempts_per_s.items() if k != "ok"]
+        return [sum(v[i] for v in failed) for i in range(len(self.t))]
+
+
+class ClassRecovery(Section):
+    failed: int
+    recovered: int
+    rate: float | None
+
+
+class Recovery(Section):
+    failed_at_least_once: int
+    recovered: int
+    recovery_rate: float | None
+    recovered_in_worker: int
+    recovered_via_retry_tier: int
+    by_error_class: dict[str, ClassRecovery] = Field(default_factory=dict)
+
+
+class TierWait(Section):
+    deferrals: int
+    mean_wait_s: float
+    total_wait_s: float
+
+
+class RetryTiers(Section):
+    by_tier: dict[str, TierWait] = Field(default_factory=dict)
+    questions_deferred: int
+    mean_wait_per_question_s: float | None
+    wait_of_deferred_questions: LatencySummary
+    in_worker_backoff_per_question: LatencySummary
+
+
+class DeadLetters(Section):
+    count: int
+    rate: float | None
+    by_reason: dict[str, int] = Field(default_factory=dict)
+
+
+class ClientView(Section):
+    requests: int
+    status_429: int
+    overload: int
+    amplification: float | None
+
+
+class SimulatorTruth(BaseModel):
+    """The simulator's counters for this run (open-ended: every counter it reports is kept) and
+    the amplification they imply."""
+
+    model_config = ConfigDict(extra="allow")
+
+    requests: float | None = None
+    status_429: float | None = None
+    amplification: float | None = None
+
+    def counters(self) -> dict[str, float | None]:
+        """Every counter, declared and extra, by name."""
+        return {k: (None if v is None else float(v)) for k, v in self.model_dump().items()}
+
+
+class GroundTruth(Section):
+    llm_questions_run: int
+    client: ClientView
+    simulator: SimulatorTruth | None
+    simulator_minus_client: dict[str, float] | None
+    note: str
+
+
+class Retries(Section):
+    llm_questions: int
+    llm_calls: int
+    amplification: float | None
+    failed_attempts_per_question: float | None
+    regeneration_calls_per_question: float | None
+    attempts_by_class: dict[str, int] = Field(default_factory=dict)
+    error_rate: float | None
+    recovery: Recovery
+    retry_tiers: RetryTiers
+    dead_letters: DeadLetters
+    ground_truth: GroundTruth
+
+
+class ScoreDistribution(Section):
+    count: int
+    mean: float | None
+    median: float | None
+    counts: list[int]
+
+
+class MeanOnly(Section):
+    mean: float | None
+
+
+class ThresholdRow(Section):
+    threshold: float
+    pass_round0: float
+    accepted_final: float
+    expected_generations: float
+    expected_llm_calls: float
+
+
+class ThresholdAnalysis(Section):
+    """Acceptance and LLM cost by threshold; only ``rows``, ``current`` and
+    ``cost_capped_threshold`` when there were no round-0 scores."""
+
+    rows: list[ThresholdRow] = Field(default_factory=list)
+    current: float | None = None
+    cost_capped_threshold: float | None = None
+    model: str | None = None
+    max_rounds: int | None = None
+    calls_per_generation: float | None = None
+    generation_budget: float | None = None
+
+
+class FlinkWindows(Section):
+    count: int
+    scored: int
+    accepted: int
+    sent_back: int
+    low_quality: int
+    mean_score: float | None
+    t: list[float]
+    mean_score_by_window: list[float | None]
+    scored_by_window: list[int]
+
+
+class Quality(Section):
+    bin_edges: list[float]
+    round0: ScoreDistribution
+    final: ScoreDistribution
+    round0_of_finished: MeanOnly
+    mean_gain: float | None
+    extra_llm_calls: int
+    extra_calls_per_question: float | None
+    gain_per_extra_call: float | None
+    sent_back_share: float | None
+    accepted_share: float | None
+    low_quality_share: float | None
+    threshold: float | None
+    max_rounds: int
+    threshold_analysis: ThresholdAnalysis
+    flink_windows: FlinkWindows | None
+
+
+class AccessCount(Section):
+    mean: float | None
+    max: int | None
+    distribution: dict[str, int] = Field(default_factory=dict)
+
+
+class Cache(Section):
+    requests: int
+    hits: int
+    hit_rate: float | None
+    hit_latency: LatencySummary
+    access_count: AccessCount
+
+
+class RepeatStat(Section):
+    n: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    values: list[float]
+
+
+class Repeats(Section):
+    """Repeats of one spec: each headline's mean and bootstrap CI."""
+
+    n: int
+    confidence: float
+    resamples: int
+    seed: int
+    method: str
+    #: headline key -> its statistics over the repeats.
+    metrics: dict[str, RepeatStat]
+    runs: list[str] = Field(default_factory=list)
+
+
+class RunMetrics(Section):
+    """metrics.json of one run (or of the repeats of one spec)."""
+
+    schema_version: str = SCHEMA_VERSION
+    kind: Literal["run-metrics"] = "run-metrics"
+    run: RunInfo
+    outcome: Outcome = Field(default_factory=Outcome)
+    #: the experiment spec, secrets removed (free-form: the spec has its own schema).
+    spec: dict[str, Any] = Field(default_factory=dict)
+    window: Window
+    counts: Counts
+    latency: Latency
+    throughput: Throughput
+    timeseries: Timeseries
+    retries: Retries
+    quality: Quality
+    cache: Cache
+    #: headline key (see :mod:`experiments.metrics.headline`) -> value, None where not measured.
+    headline: dict[str, float | None] = Field(default_factory=dict)
+    repeats: Repeats | None = None
+
+    @field_validator("headline")
+    @classmethod
+    def _known_headlines(cls, value: dict[str, float | None]) -> dict[str, float | None]:
+        from experiments.metrics.headline import BY_KEY  # local: headline types against this model
+
+        unknown = sorted(set(value) - set(BY_KEY))
+        if unknown:
+            raise ValueError(f"unknown headline keys {unknown}")
+        return value
+
+    def repeat_stats(self) -> Repeats | None:
+        """The repeats block when it holds 2+ repeats (fewer give no interval), else None."""
+        return self.repeats if self.repeats is not None and self.repeats.n >= 2 else None
