@@ -1,4 +1,4 @@
-"""Stop an experiment's load early when the LLM says the account's quota is gone (DESIGN.md §5).
+"""Stop the load early when the LLM says the quota is gone (docs/errors-and-retries.md#quota-exhaustion).
 
 A quota error (429 ``insufficient_quota``) is not a rate limit: waiting seconds does not help, and
 every further question costs a deferral or three and then lands in qa.dlq. With

@@ -1,4 +1,4 @@
-"""The scoring job (DESIGN.md §7): qa.answers -> score -> route -> qa.results | qa.questions |
+"""The scoring job (docs/architecture.md#scoring-and-regeneration): qa.answers -> qa.results | qa.questions |
 qa.dlq, plus qa.events. Wiring only: the logic is in flink.processor, flink.routing,
 flink.windows and flink.batching, which are plain Python with their own tests.
 

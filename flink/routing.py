@@ -1,4 +1,4 @@
-"""Where a scored answer goes next (DESIGN.md §7): pure functions, no Flink, no Kafka.
+"""Where a scored answer goes next (docs/architecture.md#scoring-and-regeneration): pure, no Flink, no Kafka.
 
 Decision, given the effective policy (the record's own, else the job's defaults)::
 

@@ -1,4 +1,4 @@
-"""The versioned message envelope shared by every service (DESIGN.md §4), telemetry events and
+"""The versioned envelope of every service (docs/architecture.md#message-envelope), telemetry events and
 dead-letter records, with their JSON encoding and a single decoding error type.
 
 Conventions
@@ -93,7 +93,7 @@ def message_settings() -> MessageSettings:
 
 
 class ErrorClass(StrEnum):
-    """How an LLM call failed (DESIGN.md §5); the same names as the LLM client's classifier."""
+    """How an LLM call failed: the LLM client's classes (docs/errors-and-retries.md#error-classes)."""
 
     OVERLOAD = "overload"
     RATE_LIMITED = "rate_limited"

@@ -1,4 +1,4 @@
-"""The one topic spec (DESIGN.md §3): names, partitions, replication, retention and retry tiers.
+"""The one topic spec (docs/architecture.md#topics): names, partitions, replication, retention, retry tiers.
 
 Everything that names a Kafka topic goes through :func:`load_topics`::
 

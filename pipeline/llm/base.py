@@ -152,7 +152,7 @@ class ChatClient:
         return LLMCallError(f"{failure.error_class}: {message}", failure, attempt)
 
     def _no_response(self, attempt: LLMAttempt, what: str) -> LLMCallError:
-        """No response arrived (timeout, refused or reset connection): overload, by DESIGN.md §5."""
+        """No response (timeout, refused, reset): overload (docs/errors-and-retries.md#error-classes)."""
         return self._fail(attempt, Failure(ErrorClass.OVERLOAD), what)
 
     def _status_failure(

@@ -1,4 +1,4 @@
-"""Classification of LLM call outcomes (DESIGN.md §5), from status, error code and headers.
+"""Classifying LLM call outcomes by status, code and headers (docs/errors-and-retries.md#error-classes).
 
 | class           | detected from                                                           |
 |-----------------|-------------------------------------------------------------------------|

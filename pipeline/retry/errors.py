@@ -1,4 +1,4 @@
-"""The error vocabulary shared by the LLM client, the retry policies and the workers (DESIGN.md §5).
+"""The error vocabulary of the LLM client, retry policies and workers (docs/errors-and-retries.md).
 
 Every failed call is reduced to a :class:`Failure`: an :class:`ErrorClass` plus the server's
 retry hint, if it sent one. Exceptions that carry a ``Failure`` derive from :class:`ClassifiedError`,
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pipeline.messages import ErrorClass as _MessageErrorClass
 
-# One vocabulary for the whole pipeline: the message contract defines it (DESIGN.md §5 table):
+# One vocabulary, defined by the message contract (docs/errors-and-retries.md#error-classes):
 # overload, rate_limited, quota_exhausted, invalid_request, bad_completion.
 ErrorClass = _MessageErrorClass
 
@@ -49,7 +49,7 @@ def classify_exception(exc: BaseException) -> Failure | None:
     """Default classifier for :func:`pipeline.retry.runner.call_with_retries`.
 
     ``ClassifiedError`` carries its own failure; bare timeouts and connection errors are overload
-    (DESIGN.md §5). Anything else returns None: it is a bug, not a transient failure, and the
+    (docs/errors-and-retries.md#error-classes). Anything else returns None: a bug, not a failure, and the
     caller re-raises it.
     """
     if isinstance(exc, ClassifiedError):

@@ -136,7 +136,7 @@ _PROPERTIES: dict[str, dict[str, Any]] = {
     ),
     "retry_on": {
         "title": "Retry on",
-        "description": "Error classes retried by this policy (DESIGN.md §5); others give up at once.",
+        "description": "Error classes retried by this policy; others give up at once (see docs/errors-and-retries.md).",
         "type": "array",
         "items": {"type": "string", "enum": [str(c) for c in ErrorClass]},
         "uniqueItems": True,
@@ -234,7 +234,7 @@ def policy_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://llm-pipeline-harness/schemas/retry-policy.json",
         "title": "Retry policy",
-        "description": "How an LLM worker backs off and retries (DESIGN.md §5). All fields are optional.",
+        "description": "How an LLM worker backs off and retries (see docs/errors-and-retries.md). All fields are optional.",
         "type": "object",
         "additionalProperties": False,
         "properties": copy.deepcopy(_PROPERTIES),

@@ -1,4 +1,4 @@
-"""The answer cache the traffic generator checks before sending a question (DESIGN.md §2, §8).
+"""The answer cache the generator checks before sending a question (docs/architecture.md#answer-cache).
 
 ``lookup`` is one round trip that also counts the ask:
 

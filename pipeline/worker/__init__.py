@@ -1,5 +1,5 @@
 """The asynchronous LLM worker: qa.questions -> the LLM (with the record's retry policy) ->
-qa.answers, a retry tier, or qa.dlq (DESIGN.md §5)."""
+qa.answers, a retry tier, or qa.dlq (docs/errors-and-retries.md#routing)."""
 
 from pipeline.worker.routing import Action, Route, RoutingConfig, route_failure
 from pipeline.worker.settings import WorkerSettings

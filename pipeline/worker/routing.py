@@ -1,4 +1,4 @@
-"""Where a failed LLM attempt goes next (DESIGN.md §5) - pure functions, no I/O.
+"""Where a failed LLM attempt goes next (docs/errors-and-retries.md#routing) - pure functions, no I/O.
 
 | error class     | route                                                                  |
 |-----------------|------------------------------------------------------------------------|

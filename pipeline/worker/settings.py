@@ -53,7 +53,7 @@ class WorkerSettings(ServiceEnvSettings):
         "partitions back at once instead of after the session timeout",
     )
 
-    # routing defaults (DESIGN.md §5)
+    # routing defaults (docs/errors-and-retries.md#routing)
     in_worker_max_attempts: int = Field(
         default=3,
         ge=1,

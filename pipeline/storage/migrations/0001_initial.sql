@@ -1,4 +1,4 @@
--- 0001: the pipeline's tables (DESIGN.md §8).
+-- 0001: the pipeline's tables (docs/architecture.md#storage).
 -- Every *_at column is epoch seconds (double precision), the same as the messages' times.
 -- The storage service writes answers, attempts and dead_letters; the event sink writes events;
 -- the traffic generator bumps answers.access_count; experiments is written by the runner.

@@ -1,4 +1,4 @@
-"""DESIGN.md §5: every failure maps to exactly one error class."""
+"""docs/errors-and-retries.md#error-classes: every failure maps to exactly one error class."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routing decisions (DESIGN.md §5) as a pure function, and the retry state rebuilt from history."""
+"""Routing (docs/errors-and-retries.md#routing) as a pure function, and the retry state rebuilt from history."""
 
 from __future__ import annotations
 
