@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.settings import StackSettings, get_settings
-from harness.stack import configs, prepare, probes
+from harness.stack import configs, marks, prepare, probes
 from harness.stack.airflow_env import airflow_env, connections, write_passwords_file
 from harness.stack.endpoints import Endpoints, resolve, write_services_env
 from harness.stack.layout import Layout
@@ -131,22 +131,32 @@ class Stack:
 
     # -- down ------------------------------------------------------------------------------
     def down(self) -> list[str]:
-        """Stop every service and supervisord; then make sure none of their processes is left.
+        """Stop every service and supervisord; then end every process the stack started.
 
-        Returns the command lines of processes that survived (empty when all went away).
+        Besides what is below supervisord when `down` starts, that is every process carrying the
+        stack's mark (harness.stack.marks), including those re-parented to init: a TaskManager's
+        orphaned PyFlink workers, an `airflow serve-logs` that outlived its scheduler, leftovers of
+        an earlier stack in the same state folder. They get SIGTERM, then SIGKILL at a deadline.
+        Returns the command lines of processes that survived even that (empty when all went away).
         """
+        mark = marks.stack_id(self.layout)
         pid = self.supervisor.pid()
+        ours: set[int] = set()
+        sessions: set[int] = set()
         if pid is None:
-            log.info("stack is not running")
-            return []
-        ours = descendants(pid)
-        self.supervisor.shutdown()
+            log.info("supervisord is not running")
+        else:
+            ours = descendants(pid)
+            if marks.session(pid) == pid:  # supervisord daemonizes into a session of its own
+                sessions = {pid}
+            self.supervisor.shutdown()
         # A TaskManager killed by a crash leaves its PyFlink Python workers behind, re-parented
         # to init: no longer below supervisord, but ours all the same (our Flink environment).
         orphans = matching(str(self.layout.flink_venv), "pyflink.fn_execution")
-        left = alive(ours) | orphans
+        left = alive(ours) | orphans | marks.marked(mark, sessions=sessions)
         if left:
-            log.warning("%d process(es) outlived their service; terminating them", len(left))
+            log.warning("%d process(es) outlived their service; terminating them: %s", len(left),
+                        "; ".join(f"{p} {cmdline(p)[:80]}" for p in sorted(left)))
             left = terminate(left)
         return [cmdline(p) for p in left]
 

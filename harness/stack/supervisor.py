@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.stack.layout import Layout
+from harness.stack.marks import mark_env
 from harness.stack.services import Service
 from pipeline.waiting import wait_until
 
@@ -46,6 +47,8 @@ def render(layout: Layout, services: list[Service]) -> str:
         f"childlogdir={layout.logs}",
         f"directory={layout.home}",
         "loglevel=info",
+        # Inherited by every process below supervisord, even after re-parenting (harness.stack.marks).
+        f"environment={_quote_env(mark_env(layout))}",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
