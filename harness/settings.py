@@ -27,6 +27,10 @@ class StackSettings(BaseSettings):
 
     home: Path = Field(REPO_ROOT / ".state", description="the one ignored folder holding all state")
     host: str = "127.0.0.1"
+    bind_host: str = Field(
+        "127.0.0.1", description="the interface every local service listens on; "
+        "0.0.0.0 opens the stack to the network on purpose (clients still use `host`)"
+    )
 
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
@@ -50,6 +54,7 @@ class StackSettings(BaseSettings):
     )
 
     airflow_port: int = 8080
+    airflow_log_server_port: int = 8793
     airflow_parallelism: int = 4
     airflow_user: str = "admin"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from harness.settings import REPO_ROOT, StackSettings
-from harness.stack import secrets
+from harness.stack import airflow_logs, secrets
 from harness.stack.endpoints import Endpoints
 from harness.stack.layout import Layout
 
@@ -41,7 +41,7 @@ def airflow_env(settings: StackSettings, layout: Layout, endpoints: Endpoints) -
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": passwords_file(layout),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{settings.airflow_url}/execution/",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": endpoints.airflow_db_url,
-        "AIRFLOW__API__HOST": settings.host,
+        "AIRFLOW__API__HOST": settings.bind_host,
         "AIRFLOW__API__PORT": str(settings.airflow_port),
         "AIRFLOW__API__BASE_URL": settings.airflow_url,
         "AIRFLOW__API__WORKERS": "1",
@@ -50,6 +50,11 @@ def airflow_env(settings: StackSettings, layout: Layout, endpoints: Endpoints) -
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "10",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(layout.airflow_home / "logs"),
+        # One log server of our own on bind_host serves worker and triggerer logs (airflow_logs).
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.airflow_log_server_port),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.airflow_log_server_port),
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": airflow_logs.HOSTNAME_CALLABLE,
+        airflow_logs.HOSTNAME_VAR: settings.host,
         "AIRFLOW__WEBSERVER__EXPOSE_CONFIG": "False",
         "PYTHONPATH": str(REPO_ROOT),
         "PATH": f"{layout.venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",

@@ -13,13 +13,14 @@ from harness.stack.layout import Layout
 
 
 def kafka_server_properties(settings: StackSettings, layout: Layout) -> Path:
-    """A single-node KRaft broker+controller bound to the loopback interface."""
-    host = settings.host
+    """A single-node KRaft broker+controller listening on `bind_host` (loopback unless opened),
+    advertised to clients and to itself at `host`."""
+    host, bind = settings.host, settings.bind_host
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.bootstrap.servers": f"{host}:{settings.kafka_controller_port}",
-        "listeners": f"PLAINTEXT://{host}:{settings.kafka_port},CONTROLLER://{host}:{settings.kafka_controller_port}",
+        "listeners": f"PLAINTEXT://{bind}:{settings.kafka_port},CONTROLLER://{bind}:{settings.kafka_controller_port}",
         "advertised.listeners": f"PLAINTEXT://{host}:{settings.kafka_port},CONTROLLER://{host}:{settings.kafka_controller_port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
@@ -107,7 +108,11 @@ def flink_conf(settings: StackSettings, layout: Layout) -> Path:
     for jar in jars:
         (lib / jar.name).symlink_to(jar)
     python = str(layout.flink_venv / "bin" / "python")
-    host = settings.host
+    # `host` is where the processes find each other; `bind` is the interface they listen on. The
+    # bind keys cover the JobManager's RPC, blob and metrics servers and the TaskManager's RPC,
+    # data and metrics servers. PyFlink's Beam gRPC servers (inside the TaskManager, while a
+    # Python job runs) always bind the wildcard address: no Flink option reaches them.
+    host, bind = settings.host, settings.bind_host
     java_opts = (pyflink / "conf" / "config.yaml").read_text()
     opens = ""
     for line in java_opts.splitlines():
@@ -127,7 +132,7 @@ io:
   tmp:
     dirs: {layout.flink_home / 'tmp'}
 jobmanager:
-  bind-host: {host}
+  bind-host: {bind}
   rpc:
     address: {host}
     port: {settings.flink_rpc_port}
@@ -137,7 +142,7 @@ jobmanager:
   execution:
     failover-strategy: region
 taskmanager:
-  bind-host: {host}
+  bind-host: {bind}
   host: {host}
   numberOfTaskSlots: {settings.flink_taskmanager_slots}
   memory:
@@ -147,7 +152,7 @@ parallelism:
   default: 1
 rest:
   address: {host}
-  bind-address: {host}
+  bind-address: {bind}
   port: {settings.flink_rest_port}
 blob:
   server:

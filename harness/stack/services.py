@@ -64,7 +64,7 @@ def infrastructure(settings: StackSettings, layout: Layout, endpoints: Endpoints
         services.append(Service(
             name="postgres",
             command=[str(postgres_bin() / "postgres"), "-D", str(layout.pg_data),
-                     "-h", host, "-p", str(settings.pg_port), "-k", str(layout.pg_socket_dir),
+                     "-h", settings.bind_host, "-p", str(settings.pg_port), "-k", str(layout.pg_socket_dir),
                      "-c", "max_connections=200", "-c", "shared_buffers=256MB",
                      "-c", "synchronous_commit=on", "-c", "log_min_messages=warning"],
             url=f"postgresql://{host}:{settings.pg_port}",
@@ -100,11 +100,12 @@ def infrastructure(settings: StackSettings, layout: Layout, endpoints: Endpoints
     airflow = str(layout.venv / "bin" / "airflow")
     health = probes.airflow(settings.airflow_url)
     for name, args in (
-        ("airflow-api-server", ["api-server", "--host", host, "--port", str(settings.airflow_port),
-                                "--workers", "1"]),
-        ("airflow-scheduler", ["scheduler"]),
+        ("airflow-api-server", ["api-server", "--host", settings.bind_host,
+                                "--port", str(settings.airflow_port), "--workers", "1"]),
+        # Their own log servers listen on every interface: airflow-log-server replaces them.
+        ("airflow-scheduler", ["scheduler", "--skip-serve-logs"]),
         ("airflow-dag-processor", ["dag-processor"]),
-        ("airflow-triggerer", ["triggerer"]),
+        ("airflow-triggerer", ["triggerer", "--skip-serve-logs"]),
     ):
         services.append(Service(
             name=name, command=[airflow, *args], url=settings.airflow_url,
@@ -112,6 +113,14 @@ def infrastructure(settings: StackSettings, layout: Layout, endpoints: Endpoints
                 f"{settings.airflow_url}/api/v2/monitor/health"),
             phase=2, env=env, directory=layout.airflow_home, stop_wait_s=20,
         ))
+    log_server = f"http://{host}:{settings.airflow_log_server_port}"
+    services.append(Service(
+        name="airflow-log-server",
+        command=[str(layout.venv / "bin" / "python"), "-m", "harness.stack.airflow_logs",
+                 "--host", settings.bind_host, "--port", str(settings.airflow_log_server_port)],
+        url=log_server, probe=probes.http_ok(f"{log_server}/health"),
+        phase=2, env=env, directory=layout.airflow_home, stop_wait_s=10,
+    ))
     return services
 
 
