@@ -23,33 +23,31 @@ import json
 import math
 import operator
 import random
-import re
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    TypeAdapter,
-    ValidationError,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, PrivateAttr, TypeAdapter, model_validator
+
+from pipeline.spec_model import SpecError, SpecModel, rule, validate_model
 
 __all__ = [
     "ARRIVALS",
+    "MAX_RATE",
     "ArrivalProcess",
     "ArrivalSpecError",
+    "Burstiness",
     "ConstantArrival",
     "GammaArrival",
     "OnOffArrival",
+    "Period",
     "PoissonArrival",
     "QuestionSelector",
     "RampArrival",
+    "Rate",
+    "RateOrZero",
     "Selection",
     "StepArrival",
     "TraceArrival",
@@ -61,22 +59,20 @@ __all__ = [
 
 MAX_RATE = 100_000.0  # requests per second; far above what one machine can send
 
+# The bounds of the arrival parameters, one definition each: the processes below and the
+# experiment spec's arrival section (experiments.spec) both use these types.
 Rate = Annotated[float, Field(gt=0, le=MAX_RATE, title="Rate (requests/s)")]
 RateOrZero = Annotated[float, Field(ge=0, le=MAX_RATE, title="Rate (requests/s)")]
+Period = Annotated[float, Field(gt=0, le=86400)]  # seconds: on, off and ramp periods
+Burstiness = Annotated[
+    float,
+    Field(ge=0.1, le=10, title="Burstiness (CV)", description="std/mean of the gaps; 1 = Poisson"),
+]
 Spacing = Literal["poisson", "uniform"]
 
-
-class ArrivalSpecError(ValueError):
-    """An invalid arrival spec. ``field`` is the offending field's path (e.g. "rate",
-    "steps.1.1", "kind"); ``errors`` lists every (field, message) pair found."""
-
-    def __init__(
-        self, field: str, message: str, errors: list[tuple[str, str]] | None = None
-    ) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.errors = errors or [(field, message)]
+# An invalid arrival spec raises the one spec error; ``field`` is the offending field's path
+# (e.g. "rate", "steps.1.1", "kind"), ``errors`` every problem found.
+ArrivalSpecError = SpecError
 
 
 class Segment(NamedTuple):
@@ -93,11 +89,14 @@ class Segment(NamedTuple):
         return (self.r0 + self.r1) / 2 * (self.t1 - self.t0)
 
 
-class ArrivalProcess(BaseModel):
+class ArrivalProcess(SpecModel):
     """Base of every arrival spec: a pydantic model (its JSON schema feeds the form) that can
-    generate its offsets. Subclasses set ``kind`` and implement :meth:`offsets`."""
+    generate its offsets. Subclasses set ``kind`` and implement :meth:`offsets`.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    Unlike the other spec models, an arrival spec is validated in lax mode: its pairs and lists
+    come from JSON as lists (``steps: [[0, 2], [30, 8]]``) where the models hold tuples."""
+
+    model_config = ConfigDict(frozen=True, strict=False)
 
     kind: str
     seed: int = Field(default=0, ge=0, title="Seed", description="same seed, same schedule")
@@ -213,13 +212,7 @@ class GammaArrival(_RateDriven):
     model_config = ConfigDict(title="Bursty (gamma)")
     kind: Literal["gamma"] = "gamma"
     rate: Rate
-    cv: float = Field(
-        default=2.0,
-        ge=0.1,
-        le=10,
-        title="Burstiness (CV)",
-        description="std/mean of the gaps; 1 = Poisson",
-    )
+    cv: Burstiness = 2.0
 
     def segments(self) -> Iterator[Segment]:
         yield Segment(0.0, math.inf, self.rate, self.rate)
@@ -238,8 +231,8 @@ class OnOffArrival(_RateDriven):
     model_config = ConfigDict(title="On/off bursts")
     kind: Literal["onoff"] = "onoff"
     rate: Rate = Field(title="Rate while on (requests/s)")
-    on_s: float = Field(gt=0, le=86400, title="On period (s)")
-    off_s: float = Field(gt=0, le=86400, title="Off period (s)")
+    on_s: Period = Field(title="On period (s)")
+    off_s: Period = Field(title="Off period (s)")
     spacing: Spacing = Field(
         default="poisson", title="Spacing", description="poisson or evenly spaced"
     )
@@ -260,7 +253,7 @@ class RampArrival(_RateDriven):
     kind: Literal["ramp"] = "ramp"
     rate_from: RateOrZero = Field(title="Start rate (requests/s)")
     rate_to: RateOrZero = Field(title="End rate (requests/s)")
-    ramp_s: float = Field(gt=0, le=86400, title="Ramp duration (s)")
+    ramp_s: Period = Field(title="Ramp duration (s)")
     spacing: Spacing = Field(
         default="poisson", title="Spacing", description="poisson or evenly spaced"
     )
@@ -268,7 +261,7 @@ class RampArrival(_RateDriven):
     @model_validator(mode="after")
     def _some_traffic(self) -> RampArrival:
         if self.rate_from == 0 and self.rate_to == 0:
-            raise ValueError("rate_to: rate_from and rate_to cannot both be 0")
+            raise rule("rate_to", "rate_from and rate_to cannot both be 0")
         return self
 
     def segments(self) -> Iterator[Segment]:
@@ -296,8 +289,9 @@ class StepArrival(_RateDriven):
     def _increasing(self) -> StepArrival:
         for i in range(1, len(self.steps)):
             if self.steps[i][0] <= self.steps[i - 1][0]:
-                raise ValueError(
-                    f"steps.{i}: at_s must increase ({self.steps[i][0]} after {self.steps[i - 1][0]})"
+                raise rule(
+                    f"steps.{i}",
+                    f"at_s must increase ({self.steps[i][0]} after {self.steps[i - 1][0]})"
                 )
         return self
 
@@ -333,16 +327,16 @@ class TraceArrival(ArrivalProcess):
     @model_validator(mode="after")
     def _load(self) -> TraceArrival:
         if (self.offsets_s is None) == (self.path is None):
-            raise ValueError("path: give exactly one of offsets and path")
+            raise rule("path", "give exactly one of offsets and path")
         if self.offsets_s is not None:
             raw = self.offsets_s
         else:
             try:
                 raw = _read_trace(Path(self.path or ""))
             except ValueError as exc:
-                raise ValueError(f"path: {exc}") from None
+                raise rule("path", str(exc)) from None
         if not raw:
-            raise ValueError(f"{'offsets' if self.path is None else 'path'}: the trace is empty")
+            raise rule("offsets" if self.path is None else "path", "the trace is empty")
         times = sorted(raw)
         if self.rebase:
             times = [t - times[0] for t in times]
@@ -477,26 +471,7 @@ def build_arrival(spec: Mapping[str, Any], *, seed: int | None = None) -> Arriva
     data = dict(spec)
     if seed is not None and "seed" not in data:
         data["seed"] = seed
-    try:
-        return cls.model_validate(data)
-    except ValidationError as exc:
-        errors = [
-            (".".join(str(p) for p in err["loc"]) or "$", err["msg"].removeprefix("Value error, "))
-            for err in exc.errors(include_url=False)
-        ]
-        errors = [_field_from_message(f, m) for f, m in errors]
-        field, message = errors[0]
-        raise ArrivalSpecError(field, message, errors) from None
-
-
-_FIELD_PREFIX = re.compile(r"^([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (.*)$", re.DOTALL)
-
-
-def _field_from_message(field: str, message: str) -> tuple[str, str]:
-    """Model-level rules have no location; their messages start with "<field>: "."""
-    if field == "$" and (m := _FIELD_PREFIX.match(message)):
-        return m.group(1), m.group(2)
-    return field, message
+    return validate_model(cls, data)
 
 
 def arrival_schemas() -> dict[str, dict[str, Any]]:

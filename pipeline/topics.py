@@ -19,19 +19,21 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field
+from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.spec_model import SpecError, SpecModel, field_error, validate_model
 
 __all__ = [
     "DEFAULT_SPEC_PATH",
     "RetryTier",
     "TopicCatalog",
+    "TopicFile",
     "TopicSettings",
     "TopicSpec",
     "TopicSpecError",
@@ -62,10 +64,6 @@ class TopicSettings(BaseSettings):
     spec_path: Path | None = Field(
         default=None, description="a topic spec YAML other than the built-in one"
     )
-
-
-class TopicSpecError(ValueError):
-    """The topic spec file is invalid; the message names the offending key."""
 
 
 @dataclass(frozen=True)
@@ -154,19 +152,102 @@ class TopicCatalog:
         return self.retry_tiers[-1]
 
 
-def parse_duration(value: Any, *, where: str = "duration") -> float:
-    """Seconds from a number (seconds) or a string such as "500ms", "5s", "2m", "1h", "7d"."""
+# The one spec error; the name stays for the callers that catch it.
+TopicSpecError = SpecError
+
+
+def _seconds(value: Any) -> float:
+    """Seconds from a number or a string with a unit; ValueError with the reason otherwise."""
     if isinstance(value, bool):
-        raise TopicSpecError(f"{where}: expected a duration, got {value!r}")
+        raise ValueError(f"expected a duration, got {value!r}")
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and (m := _DURATION.match(value)):
         seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
     else:
-        raise TopicSpecError(f"{where}: expected a duration like 30s, 5m, 7d, got {value!r}")
+        raise ValueError(f"expected a duration like 30s, 5m, 7d, got {value!r}")
     if not math.isfinite(seconds) or seconds < 0:
-        raise TopicSpecError(f"{where}: must be a finite duration >= 0, got {value!r}")
+        raise ValueError(f"must be a finite duration >= 0, got {value!r}")
     return seconds
+
+
+# A duration in the YAML: a number of seconds or "500ms", "30s", "5m", "1h", "7d".
+Duration = Annotated[float, BeforeValidator(_seconds)]
+CleanupPolicy = Literal["delete", "compact", "compact,delete", "delete,compact"]
+ConfigValue = str | int | float | bool
+
+
+class TopicOptions(SpecModel):
+    """Settings a topic takes from ``defaults``, the ``retry`` section and its own entry; the
+    most specific one given wins (``config`` maps are not merged with each other, but the
+    ``defaults`` one is applied under every topic's)."""
+
+    replication_factor: int | None = Field(None, ge=1, title="Replication factor")
+    partitions: int | None = Field(None, ge=1, title="Partitions")
+    retention: Duration | None = Field(
+        None, title="Retention", description="a number of seconds, or 500ms, 30s, 5m, 1h, 7d"
+    )
+    cleanup_policy: CleanupPolicy | None = Field(None, title="Cleanup policy")
+    key: str | None = Field(
+        None, min_length=1, title="Record key", description="the envelope field keying records"
+    )
+    config: dict[str, ConfigValue] | None = Field(None, title="Kafka topic configs")
+
+
+class TopicEntry(TopicOptions):
+    """One fixed topic."""
+
+    name: str = Field(pattern=_VALID_NAME.pattern, title="Topic name")
+
+
+class FixedTopics(SpecModel):
+    """The fixed topics by role; every role is required."""
+
+    questions: TopicEntry = Field(title="Questions topic")
+    answers: TopicEntry = Field(title="Answers topic")
+    results: TopicEntry = Field(title="Results topic")
+    dlq: TopicEntry = Field(title="Dead-letter topic")
+    events: TopicEntry = Field(title="Events topic")
+
+
+class TierEntry(TopicOptions):
+    """One retry tier: a topic whose records wait about ``delay``."""
+
+    tier: str | None = Field(
+        None, min_length=1, title="Tier name", description="defaults to the delay, e.g. 30s"
+    )
+    delay: Annotated[Duration, Field(gt=0)] = Field(title="Tier delay")
+
+
+class RetryTopics(TopicOptions):
+    """The retry tiers; the options here apply to every tier unless the tier sets its own."""
+
+    name_pattern: str = Field("qa.retry.{tier}", title="Tier topic name pattern")
+    tiers: list[TierEntry] = Field(min_length=1, title="Retry tiers")
+
+    @field_validator("name_pattern")
+    @classmethod
+    def _names_the_tier(cls, value: str) -> str:
+        if "{tier}" not in value:
+            raise ValueError(f"must contain {{tier}}, got {value!r}")
+        return value
+
+
+class TopicFile(SpecModel):
+    """The structure of topics.yaml."""
+
+    version: Literal[1] = Field(title="Spec version")
+    defaults: TopicOptions = Field(TopicOptions(), title="Defaults")
+    topics: FixedTopics = Field(title="Topics")
+    retry: RetryTopics = Field(title="Retry tiers")
+
+
+def parse_duration(value: Any, *, where: str = "duration") -> float:
+    """Seconds from a number (seconds) or a string such as "500ms", "5s", "2m", "1h", "7d"."""
+    try:
+        return _seconds(value)
+    except ValueError as exc:
+        raise TopicSpecError(where, str(exc)) from None
 
 
 def load_topics(
@@ -186,7 +267,7 @@ def load_topics(
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise TopicSpecError(f"{path}: not valid YAML: {exc}") from exc
+        raise TopicSpecError("$", f"{path}: not valid YAML: {exc}") from exc
     return build_catalog(
         raw,
         prefix=settings.prefix if prefix is None else prefix,
@@ -194,102 +275,75 @@ def load_topics(
     )
 
 
+def _layered(name: str, *layers: TopicOptions) -> Any:
+    """The most specific value of option ``name`` given (None when no layer gives it)."""
+    for layer in reversed(layers):
+        value = getattr(layer, name)
+        if value is not None:
+            return value
+    return None
+
+
 def build_catalog(
     raw: Any, *, prefix: str = "", replication_factor: int | None = None
 ) -> TopicCatalog:
     """Build a catalog from an already parsed spec (the structure of topics.yaml)."""
-    if not isinstance(raw, Mapping):
-        raise TopicSpecError("spec: expected a mapping at the top level")
     if replication_factor is not None and replication_factor < 1:
-        raise TopicSpecError(f"replication_factor: must be >= 1, got {replication_factor}")
-    if raw.get("version") != 1:
-        raise TopicSpecError(f"version: unsupported spec version {raw.get('version')!r}")
-    defaults = _mapping(raw.get("defaults", {}), "defaults")
-    topics = _mapping(raw.get("topics"), "topics")
-    unknown = set(topics) - set(ROLES)
-    if unknown:
-        raise TopicSpecError(f"topics: unknown role(s) {sorted(unknown)}; expected {list(ROLES)}")
-    missing = [r for r in ROLES if r not in topics]
-    if missing:
-        raise TopicSpecError(f"topics: missing role(s) {missing}")
+        raise TopicSpecError("replication_factor", f"must be >= 1, got {replication_factor}")
+    spec = validate_model(TopicFile, raw)
 
-    def make(role: str, base_name: str, entry: Mapping[str, Any], where: str, delay: float | None):
-        merged = {**defaults, **entry}
-        rf = replication_factor or _positive_int(
-            merged.get("replication_factor", 1), f"{where}.replication_factor"
-        )
-        partitions = _positive_int(merged.get("partitions"), f"{where}.partitions")
-        retention_s = parse_duration(merged.get("retention", "1d"), where=f"{where}.retention")
-        cleanup = str(merged.get("cleanup_policy", "delete"))
-        if cleanup not in {"delete", "compact", "compact,delete", "delete,compact"}:
-            raise TopicSpecError(f"{where}.cleanup_policy: invalid value {cleanup!r}")
+    def make(
+        role: str, base_name: str, layers: tuple[TopicOptions, ...], where: str,
+        delay: float | None,
+    ) -> TopicSpec:
+        rf = replication_factor or _layered("replication_factor", *layers) or 1
+        partitions = _layered("partitions", *layers)
+        if partitions is None:
+            raise field_error(TopicFile, f"{where}.partitions", "required (here or in defaults)")
+        retention_s = _layered("retention", *layers)
+        retention_s = 86400.0 if retention_s is None else retention_s
+        if delay is not None and retention_s <= delay:
+            raise field_error(
+                TopicFile, f"{where}.retention", f"must exceed the tier delay ({delay:g}s)"
+            )
+        own_config = _layered("config", *layers[1:]) or {}
         config = {
-            **{
-                str(k): str(v)
-                for k, v in _mapping(defaults.get("config", {}), "defaults.config").items()
-            },
-            "cleanup.policy": cleanup,
+            **{k: str(v) for k, v in (spec.defaults.config or {}).items()},
+            "cleanup.policy": _layered("cleanup_policy", *layers) or "delete",
             "retention.ms": str(round(retention_s * 1000)),
             "min.insync.replicas": str(max(1, min(2, rf - 1))),
-            **{
-                str(k): str(v)
-                for k, v in _mapping(entry.get("config", {}), f"{where}.config").items()
-            },
+            **{k: str(v) for k, v in own_config.items()},
         }
-        if delay is not None and retention_s <= delay:
-            raise TopicSpecError(f"{where}.retention: must exceed the tier delay ({delay:g}s)")
         name = prefix + base_name
         if not _VALID_NAME.match(name):
-            raise TopicSpecError(f"{where}.name: invalid Kafka topic name {name!r}")
-        key = str(merged.get("key") or "question_id")
+            raise field_error(TopicFile, f"{where}.name", f"invalid Kafka topic name {name!r}")
+        key = _layered("key", *layers) or "question_id"
         return TopicSpec(role, name, base_name, partitions, rf, key, config, delay)
 
-    fixed = {}
-    for role in ROLES:
-        entry = _mapping(topics[role], f"topics.{role}")
-        base = entry.get("name")
-        if not isinstance(base, str) or not base:
-            raise TopicSpecError(f"topics.{role}.name: required")
-        fixed[role] = make(role, base, entry, f"topics.{role}", None)
-
-    retry = _mapping(raw.get("retry"), "retry")
-    pattern = str(retry.get("name_pattern", "qa.retry.{tier}"))
-    if "{tier}" not in pattern:
-        raise TopicSpecError("retry.name_pattern: must contain {tier}")
-    tiers_raw = retry.get("tiers")
-    if not isinstance(tiers_raw, list) or not tiers_raw:
-        raise TopicSpecError("retry.tiers: at least one tier is required")
-    shared = {k: v for k, v in retry.items() if k not in {"name_pattern", "tiers"}}
+    fixed = {
+        role: make(
+            role, entry.name, (spec.defaults, entry), f"topics.{role}", None
+        )
+        for role in ROLES
+        for entry in [getattr(spec.topics, role)]
+    }
     tiers: list[RetryTier] = []
-    for i, t in enumerate(tiers_raw):
-        t = _mapping(t, f"retry.tiers[{i}]")
-        where = f"retry.tiers[{i}]"
-        delay = parse_duration(t.get("delay"), where=f"{where}.delay")
-        if delay <= 0:
-            raise TopicSpecError(f"{where}.delay: must be > 0")
-        tier_name = str(t.get("tier") or f"{delay:g}s")
-        entry = {**shared, **{k: v for k, v in t.items() if k not in {"tier", "delay"}}}
-        spec = make("retry", pattern.format(tier=tier_name), entry, where, delay)
-        tiers.append(RetryTier(tier_name, delay, spec))
+    for i, t in enumerate(spec.retry.tiers):
+        tier_name = t.tier or f"{t.delay:g}s"
+        topic = make(
+            "retry", spec.retry.name_pattern.format(tier=tier_name),
+            (spec.defaults, spec.retry, t), f"retry.tiers.{i}", t.delay,
+        )
+        tiers.append(RetryTier(tier_name, t.delay, topic))
     tiers.sort(key=lambda t: t.delay_s)
     for a, b in itertools.pairwise(tiers):
         if a.delay_s == b.delay_s or a.tier == b.tier:
-            raise TopicSpecError(f"retry.tiers: duplicate tier {b.tier!r} ({b.delay_s:g}s)")
+            raise field_error(
+                TopicFile, "retry.tiers", f"duplicate tier {b.tier!r} ({b.delay_s:g}s)"
+            )
 
     catalog = TopicCatalog(retry_tiers=tuple(tiers), prefix=prefix, **fixed)
     names = catalog.names()
     if len(set(names)) != len(names):
-        raise TopicSpecError(f"topics: duplicate names in {names}")
+        raise field_error(TopicFile, "topics", f"duplicate names in {names}")
     return catalog
-
-
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise TopicSpecError(f"{where}: expected a mapping, got {type(value).__name__}")
-    return value
-
-
-def _positive_int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TopicSpecError(f"{where}: expected an integer >= 1, got {value!r}")
-    return value

@@ -1,23 +1,23 @@
-"""Retry policies as data: a flat, JSON-able spec, its JSON schema, and the builder.
+"""Retry policies as data: a flat, JSON-able spec (a pydantic model), its JSON schema, the builder.
 
-The schema is flat on purpose: every property maps one-to-one onto an Airflow trigger-form field
+The model is flat on purpose: every field maps one-to-one onto an Airflow trigger-form field
 (each has a title, description, type, bounds or enum, and a default). Example::
 
     {"kind": "exponential_jitter", "jitter": "full", "base_s": 0.1, "multiplier": 2, "cap_s": 10,
      "max_attempts": 5, "max_elapsed_s": 60, "retry_after": "obey"}
 
-Missing properties take their defaults; unknown properties and out-of-range values raise
-:class:`PolicySpecError`, which names the field.
+Missing fields take their defaults; unknown fields and out-of-range values raise
+:class:`PolicySpecError` (the one :class:`pipeline.spec_model.SpecError`), which names the field.
+The experiment spec's retry section is this model plus one field, so its form shows these bounds.
 """
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
-import jsonschema
+from pydantic import Field, field_validator, model_validator
 
 from pipeline.retry.breaker import CircuitBreaker
 from pipeline.retry.budget import RetryBudget
@@ -38,246 +38,248 @@ from pipeline.retry.wait import (
     WaitNone,
     WaitRetryAfter,
 )
+from pipeline.spec_model import SpecError, SpecModel, form_schema, one_of, rule, validate_model
 
-KINDS = ("none", "fixed", "exponential", "exponential_jitter")
-JITTERS = ("none", "full", "equal", "decorrelated")
-RETRY_AFTER_MODES = ("obey", "exact", "ignore")
-CONCURRENCY_KINDS = ("unlimited", "fixed", "aimd")
+Kind = Literal["none", "fixed", "exponential", "exponential_jitter"]
+Jitter = Literal["none", "full", "equal", "decorrelated"]
+RetryAfterMode = Literal["obey", "exact", "ignore"]
+ConcurrencyKind = Literal["unlimited", "fixed", "aimd"]
+KINDS: tuple[str, ...] = get_args(Kind)
+JITTERS: tuple[str, ...] = get_args(Jitter)
+RETRY_AFTER_MODES: tuple[str, ...] = get_args(RetryAfterMode)
+CONCURRENCY_KINDS: tuple[str, ...] = get_args(ConcurrencyKind)
 
+# The one spec error; the name stays for the callers that catch it.
+PolicySpecError = SpecError
 
-class PolicySpecError(ValueError):
-    """An invalid retry policy spec; ``field`` names the offending property."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"retry policy spec: field {field!r}: {message}")
-        self.field = field
-
-
-def _num(title: str, description: str, default: float, minimum: float, maximum: float) -> dict:
-    return {
-        "title": title,
-        "description": description,
-        "type": "number",
-        "minimum": minimum,
-        "maximum": maximum,
-        "default": default,
-    }
+RetryClass = one_of(str(c) for c in ErrorClass)
 
 
-def _int(title: str, description: str, default: int, minimum: int, maximum: int) -> dict:
-    return {
-        "title": title,
-        "description": description,
-        "type": "integer",
-        "minimum": minimum,
-        "maximum": maximum,
-        "default": default,
-    }
+class RetryPolicySpec(SpecModel):
+    """A retry policy (docs/errors-and-retries.md#retry-policies). All fields are optional."""
 
-
-def _enum(title: str, description: str, default: str, values: tuple[str, ...]) -> dict:
-    return {
-        "title": title,
-        "description": description,
-        "type": "string",
-        "enum": list(values),
-        "default": default,
-    }
-
-
-_PROPERTIES: dict[str, dict[str, Any]] = {
-    "kind": _enum(
-        "Backoff kind",
-        "none: never retry; fixed: base_s between attempts; exponential: base_s * multiplier^(n-1) "
-        "capped at cap_s; exponential_jitter: exponential with the jitter below.",
+    kind: Kind = Field(
         "exponential_jitter",
-        KINDS,
-    ),
-    "jitter": _enum(
-        "Jitter",
-        "Only for kind exponential_jitter. full: uniform(0, d); equal: d/2 + uniform(0, d/2); "
-        "decorrelated: min(cap, uniform(base, 3 * previous delay)); none: plain exponential.",
+        title="Backoff kind",
+        description="none: never retry; fixed: base_s between attempts; exponential: base_s * "
+        "multiplier^(n-1) capped at cap_s; exponential_jitter: exponential with the jitter below.",
+    )
+    jitter: Jitter = Field(
         "full",
-        JITTERS,
-    ),
-    "base_s": _num(
-        "Base delay (s)",
-        "First backoff delay in seconds (the constant delay for kind fixed).",
+        title="Jitter",
+        description="Only for kind exponential_jitter. full: uniform(0, d); equal: d/2 + "
+        "uniform(0, d/2); decorrelated: min(cap, uniform(base, 3 * previous delay)); none: plain "
+        "exponential.",
+    )
+    base_s: float = Field(
         0.1,
-        0,
-        3600,
-    ),
-    "multiplier": _num(
-        "Multiplier", "Growth factor per attempt for exponential kinds.", 2.0, 1, 100
-    ),
-    "cap_s": _num(
-        "Delay cap (s)",
-        "Upper bound of any single backoff delay (a server's Retry-After can exceed it).",
+        ge=0,
+        le=3600,
+        title="Base delay (s)",
+        description="First backoff delay in seconds (the constant delay for kind fixed).",
+    )
+    multiplier: float = Field(
+        2.0,
+        ge=1,
+        le=100,
+        title="Multiplier",
+        description="Growth factor per attempt for exponential kinds.",
+    )
+    cap_s: float = Field(
         10.0,
-        0,
-        86400,
-    ),
-    "max_attempts": _int(
-        "Max attempts", "Attempts in total, the first one included (1 = no retries).", 5, 1, 1000
-    ),
-    "max_elapsed_s": _num(
-        "Max elapsed (s)",
-        "Give up rather than sleep past this many seconds since the first attempt; 0 = no limit.",
+        ge=0,
+        le=86400,
+        title="Delay cap (s)",
+        description="Upper bound of any single backoff delay (a server's Retry-After can exceed "
+        "it).",
+    )
+    max_attempts: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        title="Max attempts",
+        description="Attempts in total, the first one included (1 = no retries).",
+    )
+    max_elapsed_s: float = Field(
         60.0,
-        0,
-        604800,
-    ),
-    "retry_after": _enum(
-        "Retry-After",
-        "obey: wait at least the server's Retry-After / retry-after-ms / x-ratelimit-reset hint; "
-        "exact: wait exactly the hint when present; ignore: use the backoff delay only.",
+        ge=0,
+        le=604800,
+        title="Max elapsed (s)",
+        description="Give up rather than sleep past this many seconds since the first attempt; "
+        "0 = no limit.",
+    )
+    retry_after: RetryAfterMode = Field(
         "obey",
-        RETRY_AFTER_MODES,
-    ),
-    "retry_on": {
-        "title": "Retry on",
-        "description": "Error classes retried by this policy; others give up at once (see docs/errors-and-retries.md).",
-        "type": "array",
-        "items": {"type": "string", "enum": [str(c) for c in ErrorClass]},
-        "uniqueItems": True,
-        "default": [str(ErrorClass.OVERLOAD), str(ErrorClass.RATE_LIMITED), str(ErrorClass.BAD_COMPLETION)],
-    },
-    "bad_completion_retries": _int(
-        "Bad-completion retries",
-        "Retries allowed for empty or unparseable completions.",
+        title="Retry-After",
+        description="obey: wait at least the server's Retry-After / retry-after-ms / "
+        "x-ratelimit-reset hint; exact: wait exactly the hint when present; ignore: use the "
+        "backoff delay only.",
+    )
+    retry_on: list[RetryClass] = Field(
+        [str(ErrorClass.OVERLOAD), str(ErrorClass.RATE_LIMITED), str(ErrorClass.BAD_COMPLETION)],
+        title="Retry on",
+        description="Error classes retried by this policy; others give up at once (see docs/errors-and-retries.md).",
+        json_schema_extra={"uniqueItems": True},
+    )
+    bad_completion_retries: int = Field(
         1,
-        0,
-        10,
-    ),
-    "budget_ratio": _num(
-        "Retry budget ratio",
-        "Retries allowed as a share of requests in the budget window (Finagle/Envoy); 0 = no budget.",
+        ge=0,
+        le=10,
+        title="Bad-completion retries",
+        description="Retries allowed for empty or unparseable completions.",
+    )
+    budget_ratio: float = Field(
         0.0,
-        0,
-        1,
-    ),
-    "budget_min_retries_per_s": _num(
-        "Retry budget floor (retries/s)",
-        "Retries per second always allowed by the budget, whatever the request rate.",
+        ge=0,
+        le=1,
+        title="Retry budget ratio",
+        description="Retries allowed as a share of requests in the budget window "
+        "(Finagle/Envoy); 0 = no budget.",
+    )
+    budget_min_retries_per_s: float = Field(
         10.0,
-        0,
-        100000,
-    ),
-    "budget_ttl_s": _num(
-        "Retry budget window (s)", "Sliding window over which the budget counts.", 10.0, 0.1, 3600
-    ),
-    "throttle_max_tokens": _num(
-        "Throttle max tokens",
-        "gRPC retry throttling: token count ceiling; retries stop at or below half of it. 0 = off.",
+        ge=0,
+        le=100000,
+        title="Retry budget floor (retries/s)",
+        description="Retries per second always allowed by the budget, whatever the request rate.",
+    )
+    budget_ttl_s: float = Field(
+        10.0,
+        ge=0.1,
+        le=3600,
+        title="Retry budget window (s)",
+        description="Sliding window over which the budget counts.",
+    )
+    throttle_max_tokens: float = Field(
         0.0,
-        0,
-        1000,
-    ),
-    "throttle_token_ratio": _num(
-        "Throttle token ratio",
-        "gRPC retry throttling: tokens given back per success (each failure takes 1).",
+        ge=0,
+        le=1000,
+        title="Throttle max tokens",
+        description="gRPC retry throttling: token count ceiling; retries stop at or below half "
+        "of it. 0 = off.",
+    )
+    throttle_token_ratio: float = Field(
         0.1,
-        0.001,
-        1,
-    ),
-    "breaker_failure_threshold": _int(
-        "Breaker failure threshold",
-        "Consecutive overload failures that open the circuit breaker; 0 = no breaker.",
+        ge=0.001,
+        le=1,
+        title="Throttle token ratio",
+        description="gRPC retry throttling: tokens given back per success (each failure takes 1).",
+    )
+    breaker_failure_threshold: int = Field(
         0,
-        0,
-        10000,
-    ),
-    "breaker_open_s": _num(
-        "Breaker open time (s)", "How long an open breaker refuses calls before half-open.", 30.0, 0.001, 3600
-    ),
-    "breaker_half_open_max_calls": _int(
-        "Breaker probes",
-        "Probe calls let through when half-open; that many successes close the breaker.",
+        ge=0,
+        le=10000,
+        title="Breaker failure threshold",
+        description="Consecutive overload failures that open the circuit breaker; 0 = no breaker.",
+    )
+    breaker_open_s: float = Field(
+        30.0,
+        ge=0.001,
+        le=3600,
+        title="Breaker open time (s)",
+        description="How long an open breaker refuses calls before half-open.",
+    )
+    breaker_half_open_max_calls: int = Field(
         1,
-        1,
-        1000,
-    ),
-    "concurrency": _enum(
-        "Concurrency limit",
-        "unlimited; fixed: at most concurrency_limit calls in flight; aimd: adaptive limit "
-        "starting at concurrency_limit (additive increase, multiplicative decrease on pushback).",
+        ge=1,
+        le=1000,
+        title="Breaker probes",
+        description="Probe calls let through when half-open; that many successes close the "
+        "breaker.",
+    )
+    concurrency: ConcurrencyKind = Field(
         "unlimited",
-        CONCURRENCY_KINDS,
-    ),
-    "concurrency_limit": _int(
-        "Concurrency limit (initial)", "The fixed limit, or AIMD's starting limit.", 16, 1, 10000
-    ),
-    "concurrency_min": _int("AIMD min limit", "Lower bound of the AIMD limit.", 1, 1, 10000),
-    "concurrency_max": _int("AIMD max limit", "Upper bound of the AIMD limit.", 256, 1, 10000),
-    "aimd_increase": _num(
-        "AIMD increase", "Added to the limit per success while the limit is in use.", 1.0, 0.01, 100
-    ),
-    "aimd_backoff_ratio": _num(
-        "AIMD backoff ratio", "Limit multiplier on each overload or rate-limit drop.", 0.5, 0.1, 0.99
-    ),
-    "rate_limit_per_s": _num(
-        "Client rate limit (req/s)",
-        "Token-bucket limit on attempts per second from this client; 0 = off.",
+        title="Concurrency limit",
+        description="unlimited; fixed: at most concurrency_limit calls in flight; aimd: adaptive "
+        "limit starting at concurrency_limit (additive increase, multiplicative decrease on "
+        "pushback).",
+    )
+    concurrency_limit: int = Field(
+        16,
+        ge=1,
+        le=10000,
+        title="Concurrency limit (initial)",
+        description="The fixed limit, or AIMD's starting limit.",
+    )
+    concurrency_min: int = Field(
+        1, ge=1, le=10000, title="AIMD min limit", description="Lower bound of the AIMD limit."
+    )
+    concurrency_max: int = Field(
+        256, ge=1, le=10000, title="AIMD max limit", description="Upper bound of the AIMD limit."
+    )
+    aimd_increase: float = Field(
+        1.0,
+        ge=0.01,
+        le=100,
+        title="AIMD increase",
+        description="Added to the limit per success while the limit is in use.",
+    )
+    aimd_backoff_ratio: float = Field(
+        0.5,
+        ge=0.1,
+        le=0.99,
+        title="AIMD backoff ratio",
+        description="Limit multiplier on each overload or rate-limit drop.",
+    )
+    rate_limit_per_s: float = Field(
         0.0,
-        0,
-        100000,
-    ),
-    "rate_limit_burst": _int(
-        "Client rate limit burst", "Token-bucket capacity for the client rate limit.", 10, 1, 100000
-    ),
-}
+        ge=0,
+        le=100000,
+        title="Client rate limit (req/s)",
+        description="Token-bucket limit on attempts per second from this client; 0 = off.",
+    )
+    rate_limit_burst: int = Field(
+        10,
+        ge=1,
+        le=100000,
+        title="Client rate limit burst",
+        description="Token-bucket capacity for the client rate limit.",
+    )
+
+    @field_validator("retry_on")
+    @classmethod
+    def _each_class_once(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists an error class twice: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RetryPolicySpec:
+        if self.kind == "exponential_jitter" and self.jitter == "decorrelated" and self.base_s <= 0:
+            raise rule("base_s", "decorrelated jitter needs base_s > 0")
+        if self.concurrency == "aimd" and not (
+            self.concurrency_min <= self.concurrency_limit <= self.concurrency_max
+        ):
+            raise rule(
+                "concurrency_limit",
+                "AIMD needs concurrency_min <= concurrency_limit <= concurrency_max",
+            )
+        return self
 
 
 def policy_schema() -> dict[str, Any]:
     """The JSON schema (draft 2020-12) of a retry policy spec. A fresh copy on each call."""
     return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **form_schema(RetryPolicySpec),
         "$id": "https://llm-pipeline-harness/schemas/retry-policy.json",
         "title": "Retry policy",
-        "description": "How an LLM worker backs off and retries (see docs/errors-and-retries.md). All fields are optional.",
-        "type": "object",
-        "additionalProperties": False,
-        "properties": copy.deepcopy(_PROPERTIES),
+        "description": "How an LLM worker backs off and retries (see docs/errors-and-retries.md). All fields are "
+        "optional.",
     }
 
 
 def default_spec() -> dict[str, Any]:
-    return {name: copy.deepcopy(prop["default"]) for name, prop in _PROPERTIES.items()}
-
-
-_VALIDATOR = jsonschema.Draft202012Validator(policy_schema())
-
-
-def _error_field(error: jsonschema.ValidationError) -> str:
-    if error.path:
-        return str(error.path[0])
-    if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(_PROPERTIES)) if isinstance(error.instance, dict) else []
-        return extra[0] if extra else "<spec>"
-    return "<spec>"
+    """Every field at its default."""
+    return RetryPolicySpec().model_dump(mode="json")
 
 
 def validate_spec(spec: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Validate ``spec`` and return it with every default filled in."""
+    """Validate ``spec`` and return it with every default filled in (a JSON-able dict)."""
     if spec is None:
         spec = {}
     if not isinstance(spec, Mapping):
-        raise PolicySpecError("<spec>", f"expected an object, got {type(spec).__name__}")
-    errors = sorted(_VALIDATOR.iter_errors(dict(spec)), key=lambda e: [str(p) for p in e.path])
-    if errors:
-        error = errors[0]
-        raise PolicySpecError(_error_field(error), error.message)
-    full = default_spec()
-    full.update(copy.deepcopy(dict(spec)))
-    if full["kind"] == "exponential_jitter" and full["jitter"] == "decorrelated" and full["base_s"] <= 0:
-        raise PolicySpecError("base_s", "decorrelated jitter needs base_s > 0")
-    if full["concurrency"] == "aimd" and not (
-        full["concurrency_min"] <= full["concurrency_limit"] <= full["concurrency_max"]
-    ):
-        raise PolicySpecError(
-            "concurrency_limit", "AIMD needs concurrency_min <= concurrency_limit <= concurrency_max"
-        )
-    return full
+        raise PolicySpecError("$", f"expected an object, got {type(spec).__name__}")
+    return validate_model(RetryPolicySpec, dict(spec)).model_dump(mode="json")
 
 
 def _build_wait(spec: Mapping[str, Any]) -> WaitBase:

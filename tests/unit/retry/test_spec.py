@@ -72,7 +72,8 @@ def test_issue_example_builds_and_fills_defaults() -> None:
         ({"jitter": "wild"}, "jitter"),
         ({"kind": "linear"}, "kind"),
         ({"retry_after": "sometimes"}, "retry_after"),
-        ({"retry_on": ["overload", "gremlins"]}, "retry_on"),
+        ({"retry_on": ["overload", "gremlins"]}, "retry_on.1"),
+        ({"retry_on": ["overload", "overload"]}, "retry_on"),
         ({"budget_ratio": 1.5}, "budget_ratio"),
         ({"multiplier": "2"}, "multiplier"),
         ({"bogus_field": 1}, "bogus_field"),
@@ -84,7 +85,28 @@ def test_invalid_specs_name_the_field(spec: dict, field: str) -> None:
     with pytest.raises(PolicySpecError) as info:
         validate_spec(spec)
     assert info.value.field == field
-    assert repr(field) in str(info.value)
+    if field == "bogus_field":
+        assert str(info.value).startswith("bogus_field: ")
+    else:  # named by title and path: "Base delay (s) (base_s): must be >= 0, got -1"
+        title = policy_schema()["properties"][field.split(".")[0]]["title"]
+        assert info.value.title == title
+        assert str(info.value).startswith(f"{title} ({field}): ")
+
+
+def test_the_one_spec_error() -> None:
+    from pipeline.spec_model import SpecError
+
+    assert PolicySpecError is SpecError and issubclass(SpecError, ValueError)
+    with pytest.raises(SpecError, match=r"^Base delay \(s\) \(base_s\): must be >= 0, got -1$"):
+        validate_spec({"base_s": -1})
+
+
+def test_validated_spec_is_plain_json() -> None:
+    import json
+
+    full = validate_spec({"cap_s": 5, "retry_on": ["overload"]})
+    assert json.loads(json.dumps(full)) == full == {**default_spec(), "cap_s": 5.0,
+                                                    "retry_on": ["overload"]}
 
 
 def test_non_mapping_spec_is_rejected() -> None:

@@ -116,32 +116,56 @@ def test_load_from_file(tmp_path: Path, raw: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    ("mutate", "field"),
+    ("mutate", "field", "fragment"),
     [
-        (lambda r: r["topics"]["answers"].update(partitions=0), "topics.answers.partitions"),
-        (lambda r: r["topics"]["answers"].update(retention="soon"), "topics.answers.retention"),
-        (lambda r: r["topics"].pop("dlq"), "topics: missing"),
-        (lambda r: r["topics"].update(extra={"name": "x"}), "topics: unknown"),
-        (lambda r: r["topics"]["events"].update(name="bad name!"), "topics.events.name"),
-        (
-            lambda r: r["topics"]["events"].update(cleanup_policy="keep"),
-            "topics.events.cleanup_policy",
-        ),
-        (lambda r: r["retry"].update(tiers=[]), "retry.tiers"),
-        (
-            lambda r: r["retry"].update(tiers=[{"delay": 5}, {"delay": "5s"}]),
-            "retry.tiers: duplicate",
-        ),
-        (lambda r: r["retry"].update(retention="60s"), "retry.tiers[2].retention"),
-        (lambda r: r["retry"].update(name_pattern="qa.retry"), "retry.name_pattern"),
-        (lambda r: r.update(version=2), "version"),
+        (lambda r: r["topics"]["answers"].update(partitions=0), "topics.answers.partitions",
+         "must be >= 1"),
+        (lambda r: r["topics"]["answers"].update(retention="soon"), "topics.answers.retention",
+         "expected a duration"),
+        (lambda r: r["topics"].pop("dlq"), "topics.dlq", "required"),
+        (lambda r: r["topics"].update(extra={"name": "x"}), "topics.extra", "not a field"),
+        (lambda r: r["topics"]["events"].update(name="bad name!"), "topics.events.name",
+         "must match"),
+        (lambda r: r["topics"]["events"].update(cleanup_policy="keep"),
+         "topics.events.cleanup_policy", "must be one of"),
+        (lambda r: r["topics"]["events"].update(partitions="3"), "topics.events.partitions",
+         "must be an integer"),
+        (lambda r: r["retry"].update(tiers=[]), "retry.tiers", "at least 1"),
+        (lambda r: r["retry"].update(tiers=[{"delay": 5}, {"delay": "5s"}]), "retry.tiers",
+         "duplicate tier"),
+        (lambda r: r["retry"].update(tiers=[{"delay": 0}]), "retry.tiers.0.delay", "must be > 0"),
+        (lambda r: r["retry"].update(retention="60s"), "retry.tiers.2.retention",
+         "must exceed the tier delay"),
+        (lambda r: r["retry"].update(name_pattern="qa.retry"), "retry.name_pattern",
+         "must contain {tier}"),
+        (lambda r: r.update(version=2), "version", "must be one of 1"),
+        (lambda r: r["defaults"].pop("partitions") and r["topics"]["dlq"].pop("partitions"),
+         "topics.dlq.partitions", "required"),
     ],
 )
-def test_invalid_specs_name_the_key(raw: dict, mutate, field: str) -> None:
+def test_invalid_specs_name_the_key(raw: dict, mutate, field: str, fragment: str) -> None:
     mutate(raw)
     with pytest.raises(TopicSpecError) as info:
         build_catalog(raw)
-    assert str(info.value).startswith(field)
+    assert info.value.field == field
+    assert fragment in info.value.message
+    named = f"{info.value.title} ({field})" if info.value.title else field
+    assert str(info.value) == f"{named}: {info.value.message}"
+
+
+def test_errors_are_named_by_title_and_path(raw: dict) -> None:
+    raw["retry"]["tiers"][1]["delay"] = "soon"
+    with pytest.raises(TopicSpecError) as info:
+        build_catalog(raw)
+    assert str(info.value) == (
+        "Tier delay (retry.tiers.1.delay): expected a duration like 30s, 5m, 7d, got 'soon'")
+    assert isinstance(info.value, ValueError)
+
+
+def test_not_a_mapping_is_refused() -> None:
+    with pytest.raises(TopicSpecError) as info:
+        build_catalog(["topics"])
+    assert info.value.field == "$"
 
 
 def test_duplicate_names_rejected(raw: dict) -> None:
