@@ -99,3 +99,15 @@ def acknowledged_questions(load: Mapping[str, Any] | None) -> int | None:
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
     return None
+
+
+def pending_for_experiment(db: Any, experiment_id: str, load: Mapping[str, Any] | None) -> Pending:
+    """The passes of EXPERIMENT_ID not terminal yet, given its load summary, read through DB (a
+    :class:`pipeline.storage.db.Database`): the passes the collector would count in flight, plus
+    those Kafka acknowledged that the database does not know of yet."""
+    from experiments.collect_sql import pass_states
+
+    conn = db.conn()
+    with conn, conn.cursor() as cur:
+        states = pass_states(cur, experiment_id)
+    return pending_from_states(states, acknowledged_questions(load))

@@ -64,6 +64,22 @@ class FakeCursor:
         pass
 
 
+class FakeConn:
+    """A connection of FakeDb: a transaction context, cursors from the database."""
+
+    def __init__(self, db: FakeDb) -> None:
+        self.db = db
+
+    def __enter__(self) -> FakeConn:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def cursor(self) -> FakeCursor:
+        return self.db.cursor()
+
+
 class FakeDb:
     """Stands in for runner._db(): passes per state per experiment, as PASS_STATES counts them."""
 
@@ -81,8 +97,8 @@ class FakeDb:
     def __exit__(self, *exc: object) -> None:
         self.closed += 1
 
-    def conn(self) -> FakeDb:
-        return self
+    def conn(self) -> FakeConn:
+        return FakeConn(self)
 
     def cursor(self) -> FakeCursor:
         cur = FakeCursor(lambda params: self.states[params["exp"]])
