@@ -51,7 +51,14 @@ from experiments.collect_meta import component_versions as discover_versions
 from experiments.collect_meta import git_revision as head_revision
 from experiments.collect_sim import counter_delta, snapshot_sim_counters
 from experiments.collect_sql import CACHE_COALESCED, RawRun, fetch_run
-from experiments.metrics.model import LlmAttempt, QuestionOutcome, RunData, RunMeta, WindowEvent
+from experiments.metrics.model import (
+    LlmAttempt,
+    QuestionOutcome,
+    RunData,
+    RunMeta,
+    RunOutcome,
+    WindowEvent,
+)
 from experiments.pending import (
     acknowledged_questions,
     is_terminal,
@@ -187,10 +194,12 @@ def build_run(
     versions: Mapping[str, str] | None = None,
     git: Callable[[], str | None] = head_revision,
     collected_at: float,
+    outcome: RunOutcome | None = None,
 ) -> Collected:
     """RawRun -> RunData, without database access (``versions`` and ``git`` supply what the
-    database does not hold)."""
+    database does not hold; ``outcome``, how the run ended, defaults to finished)."""
     overrides = overrides or MetaOverrides()
+    outcome = outcome or RunOutcome()
     exp = raw.experiment or {}
     stats = CollectStats(experiment_row=raw.experiment is not None)
     if spec is None:
@@ -261,6 +270,9 @@ def build_run(
         max_rounds=max_rounds,
         collected_at=collected_at,
         stopped_early=stop_reason(summary),
+        status=outcome.status,
+        failure=outcome.failure,
+        overlapping_runs=list(outcome.overlapping_runs),
     )
     run = RunData(
         spec=spec,
@@ -282,19 +294,22 @@ def collect_run(
     overrides: MetaOverrides | None = None,
     state_paths: StatePaths | None = None,
     clock: Callable[[], float] = time.time,
+    outcome: RunOutcome | None = None,
 ) -> Collected:
     """Read experiment ``experiment_id`` from ``db_dsn`` and build its RunData and stats.
 
     ``spec`` defaults to the experiments row's; ``sim_counters`` must be this run's delta
     (:func:`counter_delta`); ``state_paths`` locate the Flink venv and the jars for the component
-    versions (default: the local stack's). Raises :class:`ExperimentNotFound`.
+    versions (default: the local stack's); ``outcome`` says how the run ended (default: finished).
+    Raises :class:`ExperimentNotFound`.
     """
     started = time.monotonic()
     raw = fetch_run(db_dsn, experiment_id)
     paths = state_paths if state_paths is not None else StatePaths.of_stack()
     versions = discover_versions(paths, server_version=raw.server_version)
     collected = build_run(raw, experiment_id, spec=spec, overrides=overrides,
-                          sim_counters=sim_counters, versions=versions, collected_at=clock())
+                          sim_counters=sim_counters, versions=versions, collected_at=clock(),
+                          outcome=outcome)
     log.info("collected %s in %.2fs: %s", experiment_id, time.monotonic() - started,
              collected.stats.as_dict())
     return collected
@@ -316,6 +331,7 @@ def collect(
     ended_at: float | None = None,
     state_paths: StatePaths | None = None,
     clock: Callable[[], float] = time.time,
+    outcome: RunOutcome | None = None,
 ) -> RunData:
     """:func:`collect_run` with the meta overrides as keywords; returns the RunData only."""
     overrides = MetaOverrides(
@@ -324,4 +340,5 @@ def collect(
         started_at=started_at, ended_at=ended_at,
     )
     return collect_run(db_dsn, experiment_id, spec=spec, sim_counters=sim_counters,
-                       overrides=overrides, state_paths=state_paths, clock=clock).run
+                       overrides=overrides, state_paths=state_paths, clock=clock,
+                       outcome=outcome).run

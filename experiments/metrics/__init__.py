@@ -13,6 +13,7 @@ from experiments.metrics.model import (
     QuestionOutcome,
     RunData,
     RunMeta,
+    RunOutcome,
     WindowEvent,
 )
 from experiments.metrics.redact import redact
@@ -40,6 +41,7 @@ __all__ = [
     "RunData",
     "RunMeta",
     "RunMetrics",
+    "RunOutcome",
     "SteadyWindow",
     "WindowEvent",
     "aggregate_repeats",

@@ -30,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 TerminalState = Literal["accepted", "low_quality", "dead_lettered", "in_flight"]
 AttemptStatus = Literal["ok", "error"]
+#: how a run ended (see :attr:`RunMeta.status`)
+RunStatus = Literal["finished", "failed", "stopped"]
 
 #: Hop timestamps understood by the waterfall, in pipeline order. Each value is a list indexed by round.
 HOPS: tuple[str, ...] = (
@@ -79,11 +81,20 @@ class RunMeta(_Model):
     #: how the run ended: ``finished``; ``failed`` (e.g. its drain timed out, a step crashed) or
     #: ``stopped`` (ended on purpose before its end). A report of a run that did not finish is
     #: partial: it says so first, with :attr:`failure` and the questions still in flight.
-    status: Literal["finished", "failed", "stopped"] = "finished"
+    status: RunStatus = "finished"
     #: why the run failed or stopped, in a sentence; None when it finished.
     failure: str | None = None
     #: other experiments whose questions were in the shared pipeline while this run's were
     #: (their ids): their load may have contaminated this run's figures.
+    overlapping_runs: list[str] = Field(default_factory=list)
+
+
+class RunOutcome(_Model):
+    """How a run ended, as whoever ran it knows it; the collector copies it into :class:`RunMeta`
+    (``collect(..., outcome=RunOutcome(status="failed", failure="..."))``)."""
+
+    status: RunStatus = "finished"
+    failure: str | None = None
     overlapping_runs: list[str] = Field(default_factory=list)
 
 

@@ -21,6 +21,7 @@ from experiments.collect import (
 )
 from experiments.collect_sql import CACHE_COALESCED, RawRun
 from experiments.metrics.compute import compute
+from experiments.metrics.model import RunOutcome
 from experiments.pending import pending_from_states, states_of
 from harness.commands import collect as cli
 
@@ -158,6 +159,16 @@ def test_fallbacks_without_an_experiments_row() -> None:
 def test_nothing_stored_raises() -> None:
     with pytest.raises(ExperimentNotFound):
         build(RawRun(experiment=None))
+
+
+def test_the_outcome_reaches_the_run_meta() -> None:
+    assert (build().run.meta.status, build().run.meta.failure) == ("finished", None)
+    outcome = RunOutcome(status="failed", failure="the drain timed out",
+                         overlapping_runs=["exp-other"])
+    meta = build(outcome=outcome).run.meta
+    assert (meta.status, meta.failure) == ("failed", "the drain timed out")
+    assert meta.overlapping_runs == ["exp-other"]
+    assert compute(build(outcome=outcome).run).outcome.in_flight_at_collection == 1
 
 
 def test_metrics_compute_on_the_collected_run() -> None:
