@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from pipeline.events.settings import EventSettings
 from pipeline.kafka.clients import make_producer
+from pipeline.kafka.produce import produce
 from pipeline.kafka.settings import KafkaSettings
 from pipeline.messages import Envelope, Event, EventKind, encode
 
@@ -69,8 +70,8 @@ class EventEmitter:
             self.dropped += 1
             return False
         try:
-            self.producer.produce(self.topic, value=encode(event), key=event.kafka_key(),
-                                  on_delivery=self._on_delivery)
+            produce(self.producer, self.topic, encode(event), event.kafka_key(),
+                    on_delivery=self._on_delivery, max_wait_s=0)
         except BufferError:
             with self._lock:
                 self.dropped += 1

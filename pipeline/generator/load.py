@@ -32,6 +32,7 @@ from pipeline.events.emitter import EventEmitter
 from pipeline.generator.pacing import Pacer, serving_sleep
 from pipeline.generator.settings import GeneratorSettings
 from pipeline.kafka.clients import make_producer
+from pipeline.kafka.produce import produce
 from pipeline.kafka.settings import KafkaSettings
 from pipeline.messages import Envelope, Event, EventKind, ExperimentPolicy, encode
 from pipeline.storage.cache import AnswerCache, CacheOutcome
@@ -108,12 +109,7 @@ class _Sender:
             self.emitter.hop(env, H.GENERATOR_SENT, ts=now, intended_at=env.intended_at,
                              send_seq=env.send_seq, partition=msg.partition(), offset=msg.offset())
 
-        while True:
-            try:
-                self.producer.produce(self.topic, value=value, key=key, on_delivery=on_delivery)
-                break
-            except BufferError:
-                self.producer.poll(0.05)
+        produce(self.producer, self.topic, value, key, on_delivery=on_delivery)
         self.summary.sent += 1
         self.producer.poll(0)
 

@@ -13,15 +13,17 @@ import concurrent.futures
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
+
+from pipeline.kafka.produce import DEFAULT_MAX_WAIT_S, ProduceQueueFull, produce_async
 
 log = logging.getLogger(__name__)
 
 
 class DeliveryFailed(RuntimeError):
-    """The broker did not acknowledge a record (after the producer's own retries)."""
+    """The broker did not acknowledge a record (after the producer's own retries), or the
+    local queue stayed full for ``full_queue_max_wait_s``."""
 
     def __init__(self, topic: str, error: KafkaError) -> None:
         super().__init__(f"delivery to {topic} failed: {error.str()}")
@@ -50,10 +52,12 @@ class AsyncProducer:
     """An idempotent producer whose sends can be awaited until acknowledged."""
 
     def __init__(self, producer: Producer, *, poll_interval_s: float = 0.05,
-                 full_queue_wait_s: float = 0.005) -> None:
+                 full_queue_wait_s: float = 0.005,
+                 full_queue_max_wait_s: float = DEFAULT_MAX_WAIT_S) -> None:
         self.producer = producer
         self.poll_interval_s = poll_interval_s
         self.full_queue_wait_s = full_queue_wait_s
+        self.full_queue_max_wait_s = full_queue_max_wait_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
@@ -81,17 +85,13 @@ class AsyncProducer:
             loop.call_soon_threadsafe(_resolve, fut, err, msg.topic() or topic,
                                       msg.partition() or 0, msg.offset() or -1)
 
-        kwargs: dict[str, Any] = {"value": value, "key": key, "on_delivery": on_delivery}
-        if headers:
-            kwargs["headers"] = headers
-        while True:
-            try:
-                self.producer.produce(topic, **kwargs)
-                break
-            except BufferError:
-                # The local queue is full: the poll thread frees room as acknowledgements arrive.
-                self.queue_full_waits += 1
-                await asyncio.sleep(self.full_queue_wait_s)
+        try:
+            # While the local queue is full, the poll thread frees room as acknowledgements arrive.
+            self.queue_full_waits += await produce_async(
+                self.producer, topic, value, key, on_delivery=on_delivery, headers=headers,
+                max_wait_s=self.full_queue_max_wait_s, pause_s=self.full_queue_wait_s)
+        except ProduceQueueFull as exc:
+            raise DeliveryFailed(topic, KafkaError(KafkaError._QUEUE_FULL, str(exc))) from exc
         return await fut
 
     async def flush(self, timeout_s: float = 30.0) -> int:

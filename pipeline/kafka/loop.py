@@ -20,9 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from pipeline.kafka.commit import commit_offsets
 from pipeline.kafka.health import Heartbeat
+from pipeline.kafka.produce import produce
 from pipeline.kafka.records import Coordinates, Decoded, check_message_error, dead_letter_for
 from pipeline.messages import DeadLetter, DecodeError, encode
 
@@ -75,23 +77,13 @@ class DlqPublisher:
                 errors.append(f"{msg.topic()}: {err.str()}")
 
         for letter in letters:
-            _produce(self.producer, self.topic, encode(letter), letter.kafka_key(), on_delivery)
+            produce(self.producer, self.topic, encode(letter), letter.kafka_key(),
+                    on_delivery=on_delivery)
         remaining = self.producer.flush(self.flush_timeout_s)
         if remaining or errors:
             raise DeliveryError(
                 f"{len(errors)} dead letter(s) failed, {remaining} unacknowledged: {errors[:3]}"
             )
-
-
-def _produce(producer: Producer, topic: str, value: bytes, key: bytes | None,
-             on_delivery: Callable[[KafkaError | None, Message], None]) -> None:
-    """``produce`` that waits for room when the local queue is full (serving callbacks)."""
-    while True:
-        try:
-            producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
-            return
-        except BufferError:
-            producer.poll(0.1)
 
 
 class ConsumeLoop(Generic[T]):
@@ -151,12 +143,12 @@ class ConsumeLoop(Generic[T]):
         if not messages:
             return 0
         batch: Batch[T] = Batch()
-        last: dict[tuple[str, int], int] = {}
+        next_offsets: dict[tuple[str, int], int] = {}
         for msg in messages:
             if check_message_error(msg, stage=self.stage):
                 continue
             coords = Coordinates.of(msg)
-            last[(coords.topic, coords.partition)] = coords.offset
+            next_offsets[(coords.topic, coords.partition)] = coords.offset + 1
             raw = msg.value()
             try:
                 batch.records.append(Decoded(self.decoder(msg), coords, raw or b""))
@@ -169,7 +161,10 @@ class ConsumeLoop(Generic[T]):
             self._handle(batch)
             self.heartbeat.count("records", len(batch.records))
             self.heartbeat.count("dead_letters", len(batch.dead_letters))
-        self._commit(last)
+        if not commit_offsets(self.consumer, next_offsets, stage=self.stage).ok:
+            # Typically a rebalance took the partition away: its new owner re-reads the batch and
+            # the idempotent writes absorb the duplicates.
+            self.heartbeat.count("commit_failures")
         return len(batch)
 
     # -- internals ----------------------------------------------------------------------------
@@ -189,19 +184,6 @@ class ConsumeLoop(Generic[T]):
                 self.heartbeat.count("handler_retries")
                 self.sleep(delay)
                 self.heartbeat.beat()
-
-    def _commit(self, last: dict[tuple[str, int], int]) -> None:
-        if not last:
-            return
-        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
-        try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            # Typically a rebalance took the partition away: its new owner re-reads the batch and
-            # the idempotent writes absorb the duplicates.
-            log.warning("%s: commit of %s failed: %s", self.stage,
-                        ", ".join(f"{o.topic}[{o.partition}]@{o.offset}" for o in offsets), exc)
-            self.heartbeat.count("commit_failures")
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("%s assigned %s", self.stage, _names(partitions))

@@ -20,13 +20,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from pipeline.events import hops as H
 from pipeline.events.emitter import EventEmitter
 from pipeline.kafka.clients import make_consumer, make_producer, scoped_group_id
+from pipeline.kafka.commit import commit_offsets
 from pipeline.kafka.health import HealthServer, Heartbeat
 from pipeline.kafka.loop import DeliveryError
+from pipeline.kafka.produce import produce
 from pipeline.kafka.records import Coordinates, check_message_error, dead_letter_for
 from pipeline.kafka.settings import KafkaSettings
 from pipeline.messages import DecodeError, Envelope, decode, encode
@@ -161,20 +163,10 @@ class Relay:
 
     # -- helpers ------------------------------------------------------------------------------
     def _produce(self, topic: str, value: bytes, key: bytes | None, rnd: _Round) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, value=value, key=key, on_delivery=rnd.on_delivery)
-                return
-            except BufferError:
-                self.producer.poll(0.1)
+        produce(self.producer, topic, value, key, on_delivery=rnd.on_delivery)
 
     def _commit(self, commits: dict[tuple[str, int], int]) -> None:
-        offsets = [TopicPartition(t, p, o) for (t, p), o in commits.items()]
-        try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            log.warning("relay: commit of %s failed: %s",
-                        ", ".join(f"{o.topic}[{o.partition}]@{o.offset}" for o in offsets), exc)
+        if not commit_offsets(self.consumer, commits, stage="relay").ok:
             self.heartbeat.count("commit_failures")
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -27,6 +27,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from pipeline.events import hops as H
 from pipeline.events.emitter import EventEmitter
 from pipeline.kafka.aio import AsyncProducer, DeliveryFailed, consumer_executor
+from pipeline.kafka.commit import commit_offsets
 from pipeline.kafka.health import Heartbeat
 from pipeline.kafka.offsets import OffsetTracker, Ticket
 from pipeline.kafka.records import Coordinates, check_message_error, dead_letter_for
@@ -90,12 +91,7 @@ class WorkerService:
                         self.settings.revoke_drain_timeout_s)
         final = self.tracker.revoke(keys)
         log.info("worker revoked %s; committing %s", _names(partitions), final or "nothing")
-        if final:
-            try:
-                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in final.items()],
-                                asynchronous=False)
-            except KafkaException as exc:
-                log.warning("commit on revocation failed: %s", exc)
+        commit_offsets(consumer, final, stage="worker")
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.tracker.revoke([(p.topic, p.partition) for p in partitions])
@@ -168,13 +164,10 @@ class WorkerService:
         commits = self.tracker.take_commits()
         if not commits:
             return
-        offsets = [TopicPartition(t, p, o) for (t, p), o in commits.items()]
-        try:
-            await self._kafka(self.consumer.commit, offsets=offsets, asynchronous=False)
+        result = await self._kafka(commit_offsets, self.consumer, commits, stage="worker")
+        if result.committed:
             self.heartbeat.count("commits")
-        except KafkaException as exc:
-            self.tracker.commit_failed(commits)
-            log.warning("commit of %s failed: %s", _names(offsets), exc)
+        self.tracker.commit_failed(result.failed)
 
     # -- one record ---------------------------------------------------------------------------
     def _start(self, msg: Message) -> None:
