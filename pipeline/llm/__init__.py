@@ -1,11 +1,11 @@
-"""The LLM layer: the client that owns every retry, its error classification, and the simulator.
+"""The LLM layer: the client (one attempt per call), its error classification, and the simulator.
 
-    from pipeline.llm import LLMSettings, complete_with_retries, make_llm_client
-    from pipeline.retry import build_policy
+    from pipeline.llm import LLMSettings, make_llm_client
 
     async with make_llm_client(LLMSettings()) as client:  # DirectLLMClient or LLMClient (the SDK)
-        result = await complete_with_retries(client, "Why is the sky blue?", build_policy({...}),
-                                             reference=best_answer)
+        completion = await client.complete("Why is the sky blue?", reference=best_answer)
+
+Retries belong to the worker's loop (``pipeline.worker.processor.RecordProcessor``).
 
 Names are imported lazily, so ``pipeline.llm.sim`` (the simulator process) does not pay for
 importing the openai SDK.
@@ -33,7 +33,6 @@ _EXPORTS: dict[str, str] = {
     "REFERENCE_HEADER": "pipeline.llm.reference",
     "decode_reference": "pipeline.llm.reference",
     "encode_reference": "pipeline.llm.reference",
-    "complete_with_retries": "pipeline.llm.retrying",
     "LLMSettings": "pipeline.llm.settings",
     "httpx_module": "pipeline.llm.transport",
     "mock_http_client": "pipeline.llm.transport",

@@ -2,7 +2,7 @@
 
 ``LLMClient.complete`` makes exactly one HTTP attempt. It returns a :class:`Completion` or raises
 :class:`LLMCallError` (a ``ClassifiedError``: ``error_class``, ``retry_after_s``, ``attempt``).
-Retrying is the caller's job (``pipeline.retry.call_with_retries`` or a Kafka retry tier).
+Retrying is the caller's job (the worker's loop, ``pipeline.worker.processor``, or a Kafka retry tier).
 :class:`pipeline.llm.direct.DirectLLMClient` is the same contract without the SDK;
 :func:`make_llm_client` picks one from ``LLMSettings.transport``.
 """

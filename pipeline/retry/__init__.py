@@ -1,21 +1,24 @@
-"""Retry policies as data, composable strategies, guards, and the asyncio retry loop.
+"""Retry policies as data: composable strategies, guards, and the admission/outcome API the
+worker's retry loop (:mod:`pipeline.worker.processor`) is built on.
 
 Public surface::
 
-    from pipeline.retry import build_policy, policy_schema, call_with_retries, RetryState
+    from pipeline.retry import Ticket, build_policy, policy_schema
 
     policy = build_policy({"kind": "exponential_jitter", "jitter": "full", "base_s": 0.1})
-    result = await call_with_retries(lambda: client.complete(prompt), policy)
-    decision = policy.decide(state)   # pure decision API for Kafka-deferred retries
+    ticket = Ticket(first=True)
+    admission = policy.admit(ticket)   # GO / WAIT (rate limit) / QUEUE (concurrency) / REFUSE (breaker)
+    policy.record(ticket, error_class) # after the attempt: None for success
+    decision = policy.decide(state)    # after a failure: retry after delay_s, or give up
 """
 
+from pipeline.retry.admission import Admission, Gate, Ticket
 from pipeline.retry.breaker import BreakerState, CircuitBreaker
 from pipeline.retry.budget import RetryBudget
 from pipeline.retry.clock import Clock, FakeClock, Sleep
 from pipeline.retry.concurrency import AIMDLimit, ConcurrencyLimiter, FixedLimit
-from pipeline.retry.errors import ClassifiedError, ErrorClass, Failure, classify_exception
+from pipeline.retry.errors import ClassifiedError, ErrorClass, Failure
 from pipeline.retry.policy import RetryPolicy
-from pipeline.retry.runner import CircuitOpenError, RetryAttempt, RetryResult, call_with_retries
 from pipeline.retry.spec import (
     PolicySpecError,
     build_policy,
@@ -47,9 +50,9 @@ from pipeline.retry.wait import (
 
 __all__ = [
     "AIMDLimit",
+    "Admission",
     "BreakerState",
     "CircuitBreaker",
-    "CircuitOpenError",
     "ClassifiedError",
     "Clock",
     "ConcurrencyLimiter",
@@ -57,12 +60,11 @@ __all__ = [
     "Failure",
     "FakeClock",
     "FixedLimit",
+    "Gate",
     "PolicySpecError",
-    "RetryAttempt",
     "RetryBudget",
     "RetryDecision",
     "RetryPolicy",
-    "RetryResult",
     "RetryState",
     "RetryThrottle",
     "Sleep",
@@ -71,6 +73,7 @@ __all__ = [
     "StopBase",
     "StopBeforeElapsed",
     "StopNever",
+    "Ticket",
     "TokenBucket",
     "WaitBase",
     "WaitDecorrelatedJitter",
@@ -82,8 +85,6 @@ __all__ = [
     "WaitRandom",
     "WaitRetryAfter",
     "build_policy",
-    "call_with_retries",
-    "classify_exception",
     "default_spec",
     "policy_schema",
     "validate_spec",

@@ -6,7 +6,8 @@
   circuit, any failure opens it again for another ``open_s``.
 
 Every call that ``allow()`` admitted must be followed by ``record_success()`` or
-``record_failure()`` (``call_with_retries`` does this), else half-open probes leak.
+``record_failure()``, or ``release_probe()`` if it ended without an outcome, else half-open probes
+leak (``RetryPolicy.record`` / ``RetryPolicy.release`` do this).
 """
 
 from __future__ import annotations
@@ -78,6 +79,23 @@ class CircuitBreaker:
         if self.state is not BreakerState.OPEN:
             return 0.0
         return max(0.0, self._opened_at + self.open_s - self._clock())
+
+    def refusal_s(self) -> float | None:
+        """None if :meth:`allow` would admit a call now (without taking a probe); else the seconds
+        until it may (0.0 while half-open with every probe out)."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return None
+        if state is BreakerState.OPEN:
+            return self.retry_in_s()
+        if self._probes_in_flight + self._probe_successes < self.half_open_max_calls:
+            return None
+        return 0.0
+
+    def release_probe(self) -> None:
+        """A half-open probe ended without an outcome (cancelled, or a bug): free its place."""
+        if self.state is BreakerState.HALF_OPEN:
+            self._probes_in_flight = max(0, self._probes_in_flight - 1)
 
     def allow(self) -> bool:
         """May a call go out now? In half-open, admitting a call makes it a probe."""

@@ -97,6 +97,12 @@ class ConcurrencyLimiter:
         self.in_flight -= 1
         self._wake()
 
+    def cancel(self) -> None:
+        """Give back a slot whose call never happened or ended without an outcome: the limit
+        does not adapt."""
+        self.in_flight -= 1
+        self._wake()
+
     def _wake(self) -> None:
         free = self.limit - self.in_flight
         while free > 0 and self._waiters:

@@ -2,7 +2,7 @@
 
 Every failed call is reduced to a :class:`Failure`: an :class:`ErrorClass` plus the server's
 retry hint, if it sent one. Exceptions that carry a ``Failure`` derive from :class:`ClassifiedError`,
-so generic code (``call_with_retries``) can act on them without knowing where they came from.
+so generic code (the worker's retry loop) can act on them without knowing where they came from.
 """
 
 from __future__ import annotations
@@ -44,16 +44,3 @@ class ClassifiedError(Exception):
     def retry_after_s(self) -> float | None:
         return self.failure.retry_after_s
 
-
-def classify_exception(exc: BaseException) -> Failure | None:
-    """Default classifier for :func:`pipeline.retry.runner.call_with_retries`.
-
-    ``ClassifiedError`` carries its own failure; bare timeouts and connection errors are overload
-    (docs/errors-and-retries.md#error-classes). Anything else returns None: a bug, not a failure, and the
-    caller re-raises it.
-    """
-    if isinstance(exc, ClassifiedError):
-        return exc.failure
-    if isinstance(exc, TimeoutError | ConnectionError):
-        return Failure(ErrorClass.OVERLOAD)
-    return None

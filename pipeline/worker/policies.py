@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.messages import ExperimentPolicy
+from pipeline.retry.clock import Clock, monotonic
 from pipeline.retry.policy import RetryPolicy
 from pipeline.retry.spec import build_policy
 from pipeline.worker.routing import RoutingConfig
@@ -44,8 +45,11 @@ def split_spec(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 class PolicyCache:
     """LRU of built policies keyed by (experiment, canonical spec)."""
 
-    def __init__(self, defaults: RoutingConfig, *, seed: str = "", max_entries: int = 128) -> None:
+    def __init__(self, defaults: RoutingConfig, *, seed: str = "", max_entries: int = 128,
+                 clock: Clock = monotonic) -> None:
         self.defaults = defaults
+        self.clock = clock
+        """The clock of the policies' guards (breaker, budget, rate limit); injected by tests."""
         self.seed = seed
         self.max_entries = max_entries
         self._cache: OrderedDict[tuple[str, str], ResolvedPolicy] = OrderedDict()
@@ -59,7 +63,8 @@ class PolicyCache:
             return hit
         retry_spec, routing = split_spec(policy.retry)
         resolved = ResolvedPolicy(
-            build_policy(retry_spec, rng=random.Random(f"{experiment_id}:{self.seed}")),
+            build_policy(retry_spec, rng=random.Random(f"{experiment_id}:{self.seed}"),
+                         clock=self.clock),
             self.defaults.with_overrides(routing),
         )
         self._cache[key] = resolved

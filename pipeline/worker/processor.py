@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -31,9 +30,9 @@ from pipeline.messages import (
 from pipeline.messages import (
     ErrorClass as MsgErrorClass,
 )
-from pipeline.retry.breaker import BreakerState
+from pipeline.retry.admission import Admission, Gate, Ticket
 from pipeline.retry.errors import ErrorClass
-from pipeline.retry.policy import PUSHBACK
+from pipeline.retry.policy import RetryPolicy
 from pipeline.retry.spec import PolicySpecError
 from pipeline.retry.state import RetryState
 from pipeline.topics import TopicCatalog
@@ -49,6 +48,12 @@ from pipeline.worker.routing import (
 log = logging.getLogger(__name__)
 
 _DETAIL_MAX = 500
+
+# The error classes whose retry the policy decides; quota_exhausted and invalid_request follow the
+# worker's own rules (routing.py).
+POLICY_DECIDES: frozenset[ErrorClass] = frozenset(
+    {ErrorClass.OVERLOAD, ErrorClass.RATE_LIMITED, ErrorClass.BAD_COMPLETION}
+)
 
 
 class LLM(Protocol):
@@ -145,6 +150,14 @@ class RecordProcessor:
 
     # -- the visit ----------------------------------------------------------------------------
     async def process(self, env: Envelope) -> Outcome:
+        """The retry loop: admit, attempt, record, decide, route; until an outcome.
+
+        Per attempt: the policy admits it (an open breaker refuses: the record is deferred until
+        it half-opens; a client rate limit or a concurrency limit waits here), one LLM call, its
+        outcome recorded to the policy. A failure is routed (:func:`route_failure`): backoff in
+        this task, a retry tier, or qa.dlq; a retry while the breaker is open is deferred until
+        it half-opens (at least), since the next admission would refuse it.
+        """
         try:
             resolved = self.policies.get(env.experiment_id, env.policy)
             params = llm_request_params(env.policy.llm)
@@ -154,41 +167,24 @@ class RecordProcessor:
             return self.dead_letter(env, f"invalid_policy: {field}")
         policy = resolved.retry
         state = rebuild_state(env)
-        if state is None:
-            policy.record_request()
         visit_attempts = 0
         while True:
-            if policy.breaker is not None and not policy.breaker.allow():
-                wait = max(policy.breaker.retry_in_s(), 0.001)
-                route = self._route_no_attempt(env, resolved, wait)
-                return self._finish(env, route)
-            if policy.rate_limiter is not None:
-                await policy.rate_limiter.take(1.0, sleep=self.sleep)
-            result = await self._call(env, resolved, params)
+            ticket = Ticket(first=state is None)
+            admission = await self._admit(policy, ticket)
+            if not admission.go:
+                return self._finish(env, self._breaker_hold(env, resolved, admission.delay_s))
+            result = await self._call(env, policy, ticket, params)
             visit_attempts += 1
             if isinstance(result, Completion):
-                policy.record_success()
                 self._record(env, result.attempt, None, None)
                 return self._answer(env, result)
             failure = result.failure
-            policy.record_failure(failure.error_class)
-            now_state = (RetryState.first_failure(failure, started_at=result.attempt.started_at,
-                                                  now=result.attempt.ended_at)
-                         if state is None else
-                         state.after_failure(failure, now=result.attempt.ended_at,
-                                             delay_s=self._last_delay(env)))
-            state = now_state
-            if (failure.error_class in PUSHBACK and policy.breaker is not None
-                    and policy.breaker.state is BreakerState.OPEN):
-                # This failure opened the breaker: wait in a tier until it half-opens rather
-                # than give up (the policy alone would stop retrying while it is open).
-                route = self._route_no_attempt(env, resolved, max(policy.breaker.retry_in_s(), 0.001))
-                self._record(env, result.attempt, route, failure.retry_after_s)
-                return self._finish(env, route)
-            decision = None
-            if failure.error_class in (ErrorClass.OVERLOAD, ErrorClass.RATE_LIMITED,
-                                       ErrorClass.BAD_COMPLETION):
-                decision = policy.decide(state)
+            state = (RetryState.first_failure(failure, started_at=result.attempt.started_at,
+                                              now=result.attempt.ended_at)
+                     if state is None else
+                     state.after_failure(failure, now=result.attempt.ended_at,
+                                         delay_s=self._last_delay(env)))
+            decision = policy.decide(state) if failure.error_class in POLICY_DECIDES else None
             route = route_failure(
                 failure.error_class, decision=decision, retry_after_s=failure.retry_after_s,
                 obey_retry_after=resolved.obey_retry_after, deferrals=env.deferrals,
@@ -197,6 +193,9 @@ class RecordProcessor:
                 visit_attempts=visit_attempts, config=resolved.routing,
                 tier_for=lambda d: self.topics.tier_for(d).tier,
             )
+            open_for = policy.breaker_open_for_s()
+            if open_for > 0 and route.action in (Action.BACKOFF, Action.DEFER):
+                route = self._breaker_hold(env, resolved, max(route.delay_s, open_for))
             self._record(env, result.attempt, route, failure.retry_after_s)
             if route.action is Action.BACKOFF:
                 await self.sleep(route.delay_s)
@@ -208,10 +207,11 @@ class RecordProcessor:
             return self._defer(env, route)
         return self.dead_letter(env, route.reason or "unknown")
 
-    def _route_no_attempt(self, env: Envelope, resolved: ResolvedPolicy, wait_s: float) -> Route:
+    def _breaker_hold(self, env: Envelope, resolved: ResolvedPolicy, wait_s: float) -> Route:
         """The circuit breaker is open: defer until it half-opens (counts as a deferral)."""
         if env.deferrals >= resolved.routing.max_deferrals:
             return Route.dead("max_deferrals: circuit breaker open")
+        wait_s = max(wait_s, 0.001)
         return Route(Action.DEFER, delay_s=wait_s, tier=self.topics.tier_for(wait_s).tier,
                      reason="circuit breaker open")
 
@@ -222,25 +222,42 @@ class RecordProcessor:
                 return a.delay_s
         return None
 
-    async def _call(self, env: Envelope, resolved: ResolvedPolicy,
+    async def _admit(self, policy: RetryPolicy, ticket: Ticket) -> Admission:
+        """Ask the policy until it admits the attempt (GO) or refuses it (REFUSE), waiting in this
+        task for a rate-limit token (the injected sleep) or a concurrency slot."""
+        try:
+            while True:
+                admission = policy.admit(ticket)
+                if admission.gate is Gate.WAIT:
+                    await self.sleep(admission.delay_s)
+                elif admission.gate is Gate.QUEUE:
+                    await policy.wait_turn(ticket)
+                else:
+                    return admission
+        except BaseException:
+            policy.release(ticket)
+            raise
+
+    async def _call(self, env: Envelope, policy: RetryPolicy, ticket: Ticket,
                     params: dict[str, Any]) -> Completion | LLMCallError:
-        limiter = resolved.retry.limiter
-        async with self.slots:
-            slot_cm: AbstractAsyncContextManager[Any] = (
-                limiter.slot() if limiter is not None else nullcontext()
-            )
-            async with slot_cm as slot:
+        """One LLM attempt under one of the worker's own slots; its outcome goes to the policy."""
+        try:
+            async with self.slots:
                 self.in_flight += 1
                 try:
-                    return await self.llm.complete(
+                    completion = await self.llm.complete(
                         prompt_of(env), reference=env.reference_answer or None, **params
                     )
-                except LLMCallError as exc:
-                    if slot is not None and exc.error_class in PUSHBACK:
-                        slot.drop()
-                    return exc
                 finally:
                     self.in_flight -= 1
+        except LLMCallError as exc:
+            policy.record(ticket, exc.error_class)
+            return exc
+        except BaseException:
+            policy.release(ticket)
+            raise
+        policy.record(ticket, None)
+        return completion
 
     def _record(self, env: Envelope, a: LLMAttempt, route: Route | None,
                 retry_after_s: float | None) -> None:

@@ -1,5 +1,5 @@
-"""Admin endpoints, the ways to start the simulator, the `harness sim` CLI, and the client's
-retry loop against real faults."""
+"""Admin endpoints, the ways to start the simulator, the `harness sim` CLI, and the worker's
+retry loop over the real client against real faults."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import urllib.request
 import openai
 import pytest
 
-from pipeline.llm import ErrorClass, LLMCallError, LLMClient, LLMSettings, complete_with_retries
+from pipeline.events.emitter import RecordingEmitter
+from pipeline.llm import ErrorClass, LLMCallError, LLMClient, LLMSettings
 from pipeline.llm.sim import (
     NAMED_PROFILES,
     SimulatorAdmin,
@@ -26,7 +27,11 @@ from pipeline.llm.sim import (
     wait_for_health,
 )
 from pipeline.llm.sim.runner import READY_PREFIX
-from pipeline.retry import build_policy
+from pipeline.messages import Envelope, ExperimentPolicy
+from pipeline.topics import load_topics
+from pipeline.worker.policies import PolicyCache
+from pipeline.worker.processor import RecordProcessor
+from pipeline.worker.routing import Action, RoutingConfig
 
 
 def test_profiles_can_be_listed_read_and_switched(admin: SimulatorAdmin) -> None:
@@ -53,50 +58,30 @@ def test_counters_reset(admin: SimulatorAdmin, oai: openai.OpenAI) -> None:
     assert admin.counters()["total"] == 0
 
 
-def test_client_retries_through_an_outage(simulator: SimulatorProcess, admin: SimulatorAdmin) -> None:
+def test_the_workers_retry_loop_rides_out_an_outage(simulator: SimulatorProcess, admin: SimulatorAdmin) -> None:
     # an outage of the next 3 requests (counted, not timed: the same on a fast and a slow machine)
     admin.set_profile({"name": "instant", "errors": [{"status": 503, "window": {"requests": 3}}]})
-    policy = build_policy({"kind": "exponential", "base_s": 0.05, "multiplier": 2, "cap_s": 0.2, "max_attempts": 20}, rng=1)
+    retry = {"kind": "exponential", "base_s": 0.05, "multiplier": 2, "cap_s": 0.2, "max_attempts": 20,
+             "in_worker_max_attempts": 20}
+    env = Envelope(experiment_id="exp", question_id="q1", question={"title": "q?", "content": ""},
+                   reference_answer="an answer", intended_at=time.time(), created_at=time.time(),
+                   policy=ExperimentPolicy(retry=retry))
 
     async def main():
         async with LLMClient(LLMSettings(base_url=simulator.base_url)) as client:
-            return await complete_with_retries(client, "q?", policy, reference="an answer")
+            proc = RecordProcessor(client, PolicyCache(RoutingConfig(), seed="1"), load_topics(prefix=""),
+                                   RecordingEmitter(stage="worker"), concurrency=4)
+            return await proc.process(env)
 
-    result = asyncio.run(main())
-    assert result.ok and result.value is not None and result.value.text
-    assert [a.error_class for a in result.attempts] == [ErrorClass.OVERLOAD] * 3 + [None]
-    assert [a.detail.status for a in result.attempts[:-1]] == [503] * 3
+    outcome = asyncio.run(main())
+    assert outcome.action is Action.ANSWER and outcome.envelope.answer is not None
+    assert outcome.envelope.answer.text
+    attempts = outcome.envelope.attempts
+    assert [a.error_class for a in attempts] == [ErrorClass.OVERLOAD] * 3 + [None]
+    assert [a.http_status for a in attempts[:-1]] == [503] * 3
     counters = admin.counters()
     assert counters["total"] == 4  # ground truth agrees: no hidden SDK retries
     assert counters["by_status"] == {"503": 3, "200": 1}
-
-
-def test_client_retries_until_an_admin_outage_ends(simulator: SimulatorProcess, admin: SimulatorAdmin) -> None:
-    """The outage lasts until the admin call ends it, after the client has seen two 529s."""
-    admin.outage(status=529)
-    policy = build_policy({"kind": "fixed", "base_s": 0.05, "max_attempts": 1000, "max_elapsed_s": 0}, rng=1)
-
-    def end_after_two_failures() -> None:
-        deadline = time.monotonic() + 60
-        while admin.counters()["by_status"].get("529", 0) < 2:  # a condition, not a timer
-            assert time.monotonic() < deadline, "the client never reached the simulator"
-            time.sleep(0.02)
-        admin.end_outage()
-
-    async def main():
-        ender = asyncio.create_task(asyncio.to_thread(end_after_two_failures))
-        async with LLMClient(LLMSettings(base_url=simulator.base_url)) as client:
-            result = await complete_with_retries(client, "q?", policy, reference="an answer")
-        await ender
-        return result
-
-    result = asyncio.run(main())
-    assert result.ok and len(result.attempts) >= 3
-    assert {a.error_class for a in result.attempts[:-1]} == {ErrorClass.OVERLOAD}
-    assert {a.detail.status for a in result.attempts[:-1]} == {529}
-    counters = admin.counters()
-    assert counters["by_outcome"] == {"outage": len(result.attempts) - 1, "ok": 1}
-    assert admin.outage_state() == {"active": False}
 
 
 def test_api_key_enforced_when_configured() -> None:

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from pipeline.events.emitter import RecordingEmitter
 from pipeline.llm import (
     REFERENCE_HEADER,
     DirectLLMClient,
@@ -19,13 +20,17 @@ from pipeline.llm import (
     LLMCallError,
     LLMClient,
     LLMSettings,
-    complete_with_retries,
     decode_reference,
     httpx_module,
     make_llm_client,
     mock_http_client,
 )
-from pipeline.retry import FakeClock, build_policy
+from pipeline.messages import Envelope, ExperimentPolicy
+from pipeline.retry import FakeClock
+from pipeline.topics import load_topics
+from pipeline.worker.policies import PolicyCache
+from pipeline.worker.processor import RecordProcessor
+from pipeline.worker.routing import Action, RoutingConfig
 
 httpx = httpx_module()
 SECRET = "sk-test-very-secret-1234567890"
@@ -254,25 +259,36 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.api_key.get_secret_value() == SECRET
 
 
-def test_complete_with_retries_records_every_attempt(make_client: Callable[..., Any]) -> None:
+def test_the_workers_retry_loop_over_each_client(make_client: Callable[..., Any]) -> None:
+    """The loop users run (the worker's RecordProcessor) over a real client: a 503 backs off in
+    the worker, a 429 with retry-after-ms is deferred to a tier for the server's 0.7 s, and the
+    deferred record's next visit is answered."""
     rec = Recorder(
         error(503, None, "server_error"),
         error(429, "rate_limit_exceeded", "requests", {"retry-after-ms": "700"}),
         httpx.Response(200, json=completion("fine")),
     )
-    clock = FakeClock()
-    policy = build_policy({"kind": "fixed", "base_s": 0.5, "max_attempts": 5}, clock=clock, rng=0)
+    clock = FakeClock(1000.0)
+    env = Envelope(experiment_id="exp", question_id="q1", question={"title": "q?", "content": ""},
+                   intended_at=1000.0, created_at=1000.0,
+                   policy=ExperimentPolicy(retry={"kind": "fixed", "base_s": 0.5, "max_attempts": 5}))
 
-    async def main() -> Any:
+    async def main() -> tuple[Any, Any]:
         async with make_client(rec) as client:
-            return await complete_with_retries(client, "q?", policy, clock=clock, sleep=clock.sleep)
+            proc = RecordProcessor(client, PolicyCache(RoutingConfig(), clock=clock),
+                                   load_topics(prefix=""), RecordingEmitter(clock=clock),
+                                   concurrency=4, clock=clock, sleep=clock.sleep)
+            deferred = await proc.process(env)
+            return deferred, await proc.process(deferred.envelope)
 
-    result = asyncio.run(main())
-    assert result.ok and result.value.text == "fine"
-    assert clock.sleeps == [0.5, 0.7]  # fixed backoff, then the server's retry-after-ms
-    details = [a.detail for a in result.attempts]
-    assert [d.status for d in details] == [503, 429, 200]
-    assert [d.error_class for d in details] == [ErrorClass.OVERLOAD, ErrorClass.RATE_LIMITED, None]
+    deferred, answered = asyncio.run(main())
+    assert deferred.action is Action.DEFER and deferred.topic == "qa.retry.5s"
+    assert clock.sleeps == [0.5]  # the 503's backoff; the 429 waits in a tier, not here
+    assert answered.action is Action.ANSWER and answered.envelope.answer.text == "fine"
+    attempts = answered.envelope.attempts
+    assert [a.http_status for a in attempts] == [503, 429, 200]
+    assert [a.error_class for a in attempts] == [ErrorClass.OVERLOAD, ErrorClass.RATE_LIMITED, None]
+    assert [a.delay_s for a in attempts] == [0.5, pytest.approx(0.7), None]
     assert len(rec.requests) == 3
 
 

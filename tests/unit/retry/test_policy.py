@@ -9,7 +9,10 @@ from pipeline.retry import (
     ErrorClass,
     Failure,
     FakeClock,
+    Gate,
+    RetryPolicy,
     RetryState,
+    Ticket,
     build_policy,
 )
 
@@ -75,19 +78,27 @@ def test_seeded_policies_decide_identically() -> None:
     assert [a.schedule(s).delay_s for _ in range(5)] == [b.schedule(s).delay_s for _ in range(5)]
 
 
+def attempt(policy: RetryPolicy, error_class: ErrorClass | None, *, first: bool = False) -> None:
+    """One admitted attempt with the given outcome (None = success)."""
+    ticket = Ticket(first=first)
+    assert policy.admit(ticket).go
+    policy.record(ticket, error_class)
+
+
 def test_decide_consults_the_budget_and_withdraws_only_when_retrying() -> None:
     clock = FakeClock()
     policy = build_policy({"budget_ratio": 0.5, "budget_min_retries_per_s": 0, "budget_ttl_s": 10}, clock=clock)
     assert policy.budget is not None
     for _ in range(4):
-        policy.record_request()
+        attempt(policy, ErrorClass.OVERLOAD, first=True)  # admitting a first attempt deposits
     decisions = [policy.decide(first(ErrorClass.OVERLOAD)) for _ in range(3)]
     assert [d.retry for d in decisions] == [True, True, False]
     assert decisions[2].reason == "retry budget exhausted"
-    # A schedule refusal does not spend budget.
+    # A schedule refusal does not spend budget; admitting a retry deposits nothing.
     clock.advance(11)  # window expires: nothing deposited, nothing spent
-    policy.record_request()
-    policy.record_request()
+    attempt(policy, ErrorClass.OVERLOAD, first=True)
+    attempt(policy, ErrorClass.OVERLOAD, first=True)
+    attempt(policy, ErrorClass.OVERLOAD, first=False)
     assert not policy.decide(first(ErrorClass.INVALID_REQUEST)).retry
     assert policy.budget.balance == pytest.approx(1.0)
 
@@ -95,29 +106,39 @@ def test_decide_consults_the_budget_and_withdraws_only_when_retrying() -> None:
 def test_decide_respects_the_grpc_throttle() -> None:
     policy = build_policy({"throttle_max_tokens": 4, "throttle_token_ratio": 0.5})
     for _ in range(2):
-        policy.record_failure(ErrorClass.OVERLOAD)  # 4 -> 2: not > 2
+        attempt(policy, ErrorClass.OVERLOAD)  # 4 -> 2: not > 2
     decision = policy.decide(first(ErrorClass.OVERLOAD))
     assert not decision.retry and "throttled" in decision.reason
-    policy.record_success()  # 2.5 > 2
+    attempt(policy, None)  # 2.5 > 2
     assert policy.decide(first(ErrorClass.OVERLOAD)).retry
 
 
 def test_throttle_ignores_failures_the_policy_would_not_retry() -> None:
     policy = build_policy({"throttle_max_tokens": 4})
     for _ in range(10):
-        policy.record_failure(ErrorClass.INVALID_REQUEST)
+        attempt(policy, ErrorClass.INVALID_REQUEST)
     assert policy.throttle is not None and policy.throttle.token_count == 4
 
 
-def test_decide_gives_up_while_the_breaker_is_open() -> None:
+def test_an_open_breaker_refuses_admission_but_not_the_retry_decision() -> None:
+    """The breaker is an admission guard: decide still schedules the retry (the worker then
+    defers it until the breaker half-opens)."""
     clock = FakeClock()
     policy = build_policy({"breaker_failure_threshold": 2, "breaker_open_s": 5}, clock=clock)
-    policy.record_failure(ErrorClass.OVERLOAD)
-    policy.record_failure(ErrorClass.RATE_LIMITED)  # a 429 shows the server is up: resets the streak
-    policy.record_failure(ErrorClass.OVERLOAD)
+    attempt(policy, ErrorClass.OVERLOAD)
+    attempt(policy, ErrorClass.RATE_LIMITED)  # a 429 shows the server is up: resets the streak
+    attempt(policy, ErrorClass.OVERLOAD)
     assert policy.breaker is not None and policy.breaker.state is BreakerState.CLOSED
-    policy.record_failure(ErrorClass.OVERLOAD)
-    assert policy.breaker.state is BreakerState.OPEN
-    assert policy.decide(first(ErrorClass.OVERLOAD)).reason == "circuit breaker open"
-    clock.advance(5)
+    attempt(policy, ErrorClass.OVERLOAD)
+    assert policy.breaker.state is BreakerState.OPEN and policy.breaker_open_for_s() == 5
     assert policy.decide(first(ErrorClass.OVERLOAD)).retry
+    refused = policy.admit(Ticket())
+    assert refused.gate is Gate.REFUSE and refused.delay_s == 5 and refused.reason == "circuit breaker open"
+    clock.advance(5)
+    assert policy.admit(Ticket()).go and policy.breaker_open_for_s() == 0
+
+
+def test_a_wait_that_never_ends_gives_up() -> None:
+    policy = build_policy({"kind": "fixed", "base_s": 1, "retry_after": "exact", "max_elapsed_s": 0})
+    decision = policy.schedule(first(ErrorClass.RATE_LIMITED, retry_after=float("inf")))
+    assert not decision.retry and decision.reason == "infinite delay"
