@@ -3,7 +3,6 @@ and a job that is always cancelled."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from flink.control import ScoringJobControl
 from flink.job_config import JobConfig
 from pipeline.messages import Envelope, Event, decode, decode_dlq_record, decode_event, encode
 from pipeline.topics import TopicCatalog, load_topics
+from pipeline.waiting import wait_until
 
 T0 = 1_718_000_000.0
 WARM_UP = "warmup"  # experiment id of the readiness probes
@@ -141,14 +141,18 @@ class Reader:
         return fresh
 
     def wait_for(self, done: Callable[[Reader], bool], timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not done(self):
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{self.topic}: {what} not seen within {timeout_s:.0f} s "
-                    f"({len(self.records)} records read)"
-                )
+        """Read until ``done(self)``; each check reads what arrived (up to 0.5 s), so there is
+        no pause between checks."""
+
+        def read_and_check() -> bool:
+            if done(self):
+                return True
             self.poll()
+            return done(self)
+
+        wait_until(read_and_check, timeout_s, pause_s=0.0, error=AssertionError,
+                   what=lambda: f"{self.topic}: {what} not seen within {timeout_s:.0f} s "
+                                f"({len(self.records)} records read)")
 
     def envelopes(self, experiment: str | None = None) -> list[Envelope]:
         """Decoded records (of one experiment if given; warm-up probes left out)."""

@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from flink.control import ScoringJobControl, job_config
 from flink.job_config import JobConfig
 from harness.stack import procs
 from pipeline.messages import TerminalStatus
+from pipeline.waiting import wait_until
 
 GOOD = "Sunlight undergoes Rayleigh scattering by air molecules"
 
@@ -103,11 +103,8 @@ def job(endpoints) -> Iterator[SharedJob]:
 
 
 def _wait(condition, timeout_s: float, what: str, pause_s: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
-        time.sleep(pause_s)
+    wait_until(condition, timeout_s, pause_s=pause_s, backoff=1.0, error=AssertionError,
+               what=f"{what}: not within {timeout_s:.0f} s")
 
 
 def test_taskmanager_killed_mid_stream_restarts_from_checkpoint_and_loses_nothing(

@@ -27,6 +27,7 @@ from pipeline.llm import (
 )
 from pipeline.llm.headers import parse_duration
 from pipeline.llm.sim import SimulatorAdmin, SimulatorProcess
+from pipeline.waiting import wait_until
 
 MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
 REFERENCE = "Sunlight is scattered by air molecules and blue light is scattered much more than red light"
@@ -94,10 +95,9 @@ def test_concurrency_limit_queues_then_rejects(oai: openai.OpenAI, admin: Simula
 
     with ThreadPoolExecutor(2) as pool:
         held = [pool.submit(one), pool.submit(one)]  # one in service, one queued
-        deadline = time.monotonic() + 60
-        while admin.hold_state() != {"held": True, "waiting": 1, "queued": 1}:  # a condition, not a timer
-            assert time.monotonic() < deadline, "the two requests never reached the simulator"
-            time.sleep(0.01)
+        wait_until(lambda: admin.hold_state() == {"held": True, "waiting": 1, "queued": 1}, 60,
+                   pause_s=0.01, max_pause_s=0.1, error=AssertionError,
+                   what="the two requests never reached the simulator")
         status, _ = one()  # slot busy and queue full: shed at once, while the other two are held
         assert status == 503 and not any(f.done() for f in held)
         released_at = time.perf_counter()

@@ -9,6 +9,7 @@ workers, relay, storage and the event sink without Flink.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
@@ -40,6 +41,7 @@ from pipeline.storage.db import Database
 from pipeline.storage.service import build_storage_loop
 from pipeline.storage.settings import DatabaseSettings, StorageSettings
 from pipeline.topics import TopicCatalog, load_topics
+from pipeline.waiting import WaitTimeout, wait_until
 from pipeline.worker.runner import serve_worker
 from pipeline.worker.settings import WorkerSettings
 
@@ -50,14 +52,8 @@ REPO = Path(__file__).resolve().parents[3]
 def wait_for(what: str, predicate: Callable[[], Any], timeout_s: float,
              interval_s: float = 0.2) -> Any:
     """Poll ``predicate`` until truthy or the deadline; returns its value or fails the test."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(interval_s)
+    return wait_until(predicate, timeout_s, pause_s=interval_s, backoff=1.0, error=AssertionError,
+                      what=f"timed out after {timeout_s}s waiting for {what}")
 
 
 class PassThroughScorer:
@@ -298,10 +294,14 @@ def read_topic(kafka: KafkaSettings, topic: str, *, expect: int, timeout_s: floa
     consumer = make_consumer(kafka, f"reader-{uuid.uuid4().hex}", "test-reader")
     consumer.subscribe([topic])
     out: list[Message] = []
-    deadline = time.monotonic() + timeout_s
+
+    def enough() -> bool:  # consume blocks up to 0.5 s: no pause needed between calls
+        out.extend(m for m in consumer.consume(500, 0.5) if m.error() is None)
+        return len(out) >= expect
+
     try:
-        while len(out) < expect and time.monotonic() < deadline:
-            out.extend(m for m in consumer.consume(500, 0.5) if m.error() is None)
+        with contextlib.suppress(WaitTimeout):  # the caller asserts on what arrived
+            wait_until(enough, timeout_s, pause_s=0.0, what=f"{expect} records of {topic}")
     finally:
         consumer.close()
     return out

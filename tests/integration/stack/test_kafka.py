@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import time
+import contextlib
 import uuid
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
+
+from pipeline.waiting import WaitTimeout, wait_until
 
 
 def test_topic_created_with_three_partitions(endpoints, new_topic):
@@ -33,12 +35,16 @@ def test_thousand_records_produced_and_consumed(endpoints, new_topic):
                          "enable.auto.commit": False})
     consumer.subscribe([topic])
     received: dict[str, str] = {}
-    deadline = time.monotonic() + 60
+
+    def all_received() -> bool:  # consume blocks up to 1 s: no pause needed between calls
+        for message in consumer.consume(num_messages=500, timeout=1.0):
+            assert message.error() is None, message.error()
+            received[message.key().decode()] = message.value().decode()
+        return len(received) >= len(sent)
+
     try:
-        while len(received) < len(sent) and time.monotonic() < deadline:
-            for message in consumer.consume(num_messages=500, timeout=1.0):
-                assert message.error() is None, message.error()
-                received[message.key().decode()] = message.value().decode()
+        with contextlib.suppress(WaitTimeout):  # compared below, with the difference shown
+            wait_until(all_received, 60, pause_s=0.0, what="every record")
     finally:
         consumer.close()
     assert received == sent
