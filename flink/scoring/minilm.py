@@ -50,10 +50,6 @@ class MiniLMScorer:
         """Hits and misses of the reference-embedding cache."""
         return self._references.info()
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length embeddings, (len(texts), 384) float32, bypassing the cache."""
-        return self.encoder.encode(texts)
-
     def score(self, answer: str, reference: str) -> float:
         return self.score_batch([(answer, reference)])[0]
 

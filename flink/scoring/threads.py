@@ -95,11 +95,6 @@ def _get_limiter() -> Any:
         return _limiter
 
 
-def blas_threads_supported() -> bool:
-    """True when `blas_threads` can actually change the thread count."""
-    return _get_limiter() is not None
-
-
 @contextlib.contextmanager
 def blas_threads(n: int) -> Iterator[None]:
     """Runs the block with `n` BLAS threads, restoring the previous setting afterwards."""

@@ -6,10 +6,8 @@ Infrastructure comes first (PostgreSQL, Kafka, Flink, Airflow); the pipeline's o
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,19 +122,11 @@ def infrastructure(settings: StackSettings, layout: Layout, endpoints: Endpoints
     return services
 
 
-PipelineServices = Callable[[StackSettings, Layout, Endpoints], list[Service]]
-
-
 def pipeline_services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> list[Service]:
-    """The pipeline's own services, from `pipeline.supervised.services` when that module exists."""
-    try:
-        module = importlib.import_module("pipeline.supervised")
-    except ModuleNotFoundError as exc:
-        if exc.name != "pipeline.supervised":
-            raise
-        return []
-    provider: PipelineServices = module.services
-    return provider(settings, layout, endpoints)
+    """The pipeline's own services (`pipeline.supervised.services`)."""
+    from pipeline import supervised  # deferred: pipeline.supervised imports this module
+
+    return supervised.services(settings, layout, endpoints)
 
 
 def all_services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> list[Service]:

@@ -46,10 +46,6 @@ class CacheResult:
     score: float | None = None
     source_experiment_id: str | None = None
 
-    @property
-    def sent_to_kafka(self) -> bool:
-        return self.outcome is CacheOutcome.MISS
-
 
 _BUMP = """
 UPDATE answers SET access_count = access_count + 1, last_access_at = %(now)s

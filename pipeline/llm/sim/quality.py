@@ -47,11 +47,6 @@ def compose_answer(
     return words
 
 
-def estimate_tokens(text: str) -> int:
-    """OpenAI's rule of thumb: about 4 characters per token."""
-    return max(1, (len(text) + 3) // 4)
-
-
 def words_to_tokens(n_words: int) -> int:
     """About 4/3 tokens per English word."""
     return (n_words * 4 + 2) // 3
