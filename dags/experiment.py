@@ -2,24 +2,28 @@
 
 Trigger it from the form (every field of the experiment spec, grouped by section; defaults from
 experiments/specs/demo.yaml) or with a conf holding spec fields (`harness trigger SPEC.yaml`).
-validate -> register the run -> ensure the pipeline is up -> set the simulator's profile ->
-generate the load -> wait until every question is terminal -> collect metrics and build the
-report (reports/<run>/) -> compare with the previous run of the same name (reports/compare/).
-Runs never overlap. An invalid value is refused with a message naming the field."""
+Give the run a Run ID (e.g. `backoff-1s`) to name its report folder; otherwise the folder is
+`<name>-<time>`, and the run's note names it.
+
+validate -> register the run -> wait until no other run's questions are in the pipeline ->
+ensure the pipeline is up -> start the load (a process of its own, which outlives a restarted
+scheduler) -> wait until every question is terminal (deferred to the triggerer) -> write the
+report (always, partial when the run failed) -> compare with the previous run of the same name ->
+finalize (the DAG run fails when the run did). Every step is idempotent and retried; the run's
+state lives in PostgreSQL. An invalid value is refused with a message naming the field."""
 
 from __future__ import annotations
 
 import logging
-import time
 
-from airflow.sdk import PokeReturnValue, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from experiments import spec as spec_module
+from experiments.orchestration import WaitForIdlePipeline, WaitForRun
 from experiments.params import build_params
 from harness.dag_defaults import DAG_DEFAULTS
 
 DEFAULT_SPEC = spec_module.load(spec_module.SPECS_DIR / "demo.yaml")
-
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +44,17 @@ def experiment() -> None:
 
         return validate_conf(get_current_context()["params"])
 
-    @task
+    @task(multiple_outputs=True)
     def register(spec: dict) -> dict:
+        from experiments.runner import label_for_dag_run
         from experiments.runner import register as register_run
+        from harness.run_notes import describe_run, set_note
 
-        return register_run(spec).as_dict()
+        dag_run = get_current_context()["dag_run"]
+        label = label_for_dag_run(spec["name"], dag_run.run_id, dag_run.run_after)
+        handle = register_run(spec, label, dag_run_id=dag_run.run_id).as_dict()
+        set_note("experiment", dag_run.run_id, describe_run(spec, handle["report_dir"]))
+        return handle
 
     @task
     def ensure_pipeline(spec: dict) -> str:
@@ -54,57 +64,52 @@ def experiment() -> None:
                                         concurrency=spec["workers"]["concurrency"])
 
     @task
-    def configure_llm(spec: dict) -> dict:
-        from experiments.runner import configure_llm as configure
+    def start_load(label: str) -> dict:
+        from experiments.runner import start_load as start
 
-        return configure(spec)
+        return start(label)
 
-    @task
-    def generate_load(handle: dict, spec: dict) -> dict:
-        from experiments.runner import RunHandle, generate
+    @task(trigger_rule="all_done")
+    def collect_and_report(label: str) -> str:
+        from experiments.runner import finish
 
-        return generate(RunHandle.from_dict(handle), spec, progress=log.info).as_dict()
-
-    @task.sensor(poke_interval=5, timeout=24 * 3600, mode="reschedule")
-    def wait_until_terminal(handle: dict, spec: dict) -> PokeReturnValue:
-        from airflow.exceptions import AirflowFailException
-
-        from experiments.runner import RunHandle, pending
-
-        run = RunHandle.from_dict(handle)
-        left = pending(run)
-        waited = time.time() - float(run.load[-1]["finished_at"])
-        log.info("%d question(s) still in flight, %.0f s after the load ended", left, waited)
-        if left and waited > float(spec["drain_timeout_s"]):
-            raise AirflowFailException(
-                f"{left} question(s) still in flight {waited:.0f} s after the load ended "
-                f"(drain_timeout_s={spec['drain_timeout_s']})")
-        return PokeReturnValue(is_done=left == 0, xcom_value=left)
+        return finish(label)
 
     @task
-    def collect_and_report(handle: dict, spec: dict, counters: dict) -> str:
-        from experiments.runner import RunHandle
-        from experiments.runner import collect_and_report as build
-
-        return build(RunHandle.from_dict(handle), spec, counters)
-
-    @task
-    def compare_with_previous(handle: dict, report_dir: str) -> str | None:
+    def compare_with_previous(handle: dict) -> str | None:
         from experiments.runner import RunHandle
         from experiments.runner import compare_with_previous as compare
 
         return compare(RunHandle.from_dict(handle))
 
+    @task(trigger_rule="all_done", retries=0)
+    def finalize(spec: dict, label: str) -> str:
+        from airflow.exceptions import AirflowFailException
+
+        from experiments.runner import conclude, report_dir_for
+        from harness.run_notes import describe_run, set_note
+
+        run = conclude(label)
+        status = run.status if run is not None else "unknown"
+        reason = run.reason if run is not None else "the run was never registered"
+        dag_run = get_current_context()["dag_run"]
+        set_note("experiment", dag_run.run_id,
+                 describe_run(spec, str(report_dir_for(label)), status=status, reason=reason))
+        if status != "finished":
+            raise AirflowFailException(f"run {label} {status}: {reason}")
+        return status
+
     spec = validate()
     handle = register(spec)
+    label = handle["label"]
+    idle = WaitForIdlePipeline(task_id="wait_for_idle_pipeline", run_label=label)
     ready = ensure_pipeline(spec)
-    counters = configure_llm(spec)
-    loaded = generate_load(handle, spec)
-    ready >> counters >> loaded
-    drained = wait_until_terminal(loaded, spec)
-    report = collect_and_report(loaded, spec, counters)
-    drained >> report
-    compare_with_previous(loaded, report)
+    loading = start_load(label)
+    drained = WaitForRun(task_id="wait_until_terminal", run_label=label)
+    report = collect_and_report(label)
+    compared = compare_with_previous(handle)
+    done = finalize(spec, label)
+    handle >> idle >> ready >> loading >> drained >> report >> compared >> done
 
 
 experiment()

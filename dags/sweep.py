@@ -1,17 +1,22 @@
-"""A grid of experiments, run one after another, then one comparison report of the whole grid.
+"""A grid of experiments, one `experiment` DAG run per cell, then one comparison of the grid.
 
 `base` names a spec of experiments/specs/; `grid` maps spec fields to lists of values, e.g.
-{"retry.base_s": [0.1, 1.0], "arrival.rate": [2, 4]} runs four experiments. Each cell is a
-mapped task (dynamic task mapping), one at a time; the comparison lands in
-reports/compare/<name>/."""
+{"retry.base_s": [0.1, 1.0], "arrival.rate": [2, 4]} runs four experiments. Each cell is a run of
+the `experiment` DAG of its own (run id `<sweep>.<n>-<time>`, its own report and status), so a
+cell gets every guarantee an experiment has (isolation, retries, a report even when it fails), and
+a failed cell loses nothing of the others. The cells run one at a time (the experiment DAG's
+`max_active_runs=1`); the sweep waits for them on the triggerer, then compares every cell that
+finished in reports/compare/<name>/."""
 
 from __future__ import annotations
 
 import logging
 
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
 from experiments import spec as spec_module
+from experiments.orchestration import WaitForDagRuns
 from harness.dag_defaults import DAG_DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -38,25 +43,36 @@ SPEC_NAMES = sorted(p.stem for p in spec_module.SPECS_DIR.glob("*.yaml"))
 def sweep() -> None:
     @task
     def cells() -> list[dict]:
+        """Every cell, validated up front; labels fixed by the sweep run's time, so a retry
+        triggers nothing twice."""
         from experiments.sweep import expand_grid
 
-        params = get_current_context()["params"]
-        return expand_grid(params["base"], params["grid"], params["overrides"], params["name"])
-
-    @task(max_active_tis_per_dagrun=1)
-    def run_cell(cell: dict) -> str:
-        from experiments.runner import run_experiment
-
-        handle = run_experiment(cell["spec"], label=cell["label"], progress=log.info)
-        return handle.report_dir
+        context = get_current_context()
+        params = context["params"]
+        expanded = expand_grid(params["base"], params["grid"], params["overrides"],
+                               params["name"], when=context["dag_run"].run_after)
+        return [{"trigger_run_id": cell["label"], "conf": spec_module.flatten(cell["spec"])}
+                for cell in expanded]
 
     @task
-    def compare_grid(report_dirs: list[str]) -> str:
-        from experiments.sweep import compare_cells
+    def labels(cells: list[dict]) -> list[str]:
+        return [cell["trigger_run_id"] for cell in cells]
 
-        return compare_cells(list(report_dirs), get_current_context()["params"]["name"])
+    @task(trigger_rule="all_done")
+    def compare_grid(labels: list[str]) -> str | None:
+        from experiments.sweep import compare_labels
 
-    compare_grid(run_cell.expand(cell=cells()))
+        return compare_labels(list(labels), get_current_context()["params"]["name"])
+
+    grid = cells()
+    names = labels(grid)
+    triggered = TriggerDagRunOperator.partial(
+        task_id="trigger_cell", trigger_dag_id="experiment", wait_for_completion=False,
+        skip_when_already_exists=True,
+    ).expand_kwargs(grid)
+    waited = WaitForDagRuns(task_id="wait_for_cells", dag_id="experiment", run_ids=names)
+    triggered >> waited
+    waited >> compare_grid(names)
 
 
 sweep()

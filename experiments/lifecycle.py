@@ -103,9 +103,10 @@ def assess_drain(run: RunRow, pending: int | None, now: float, drain_timeout_s: 
                           "load ended", pending)
     # registered, waiting, loading: the load process must be alive
     if run.loader_pid is None:
-        if now - run.created_at > settings.loader_start_s:
-            return Assessment("failed", f"the load process never started "
-                              f"({now - run.created_at:.0f} s after the run was registered)")
+        asked = run.load_requested_at
+        if asked is not None and now - asked > settings.loader_start_s:
+            return Assessment("failed", f"the load process never started ({now - asked:.0f} s "
+                              "after it was asked for)")
         return Assessment("wait", "waiting for the load process to start")
     beat = run.heartbeat_at or run.created_at
     if now - beat > settings.loader_stale_s:

@@ -1,17 +1,21 @@
 """One experiment run, step by step: the logic behind the `experiment` DAG and `harness run`.
 
-The DAG calls these functions, one per task, passing small JSON-able values between them:
+A run's state lives in PostgreSQL (the runs table, :mod:`pipeline.storage.runs`), not in the
+process that drives it, so every step can be retried and every wait survives a restart of its
+orchestrator. The DAG's tasks, in order:
 
     validate(conf) -> spec
-    register(spec, run_label) -> RunHandle (experiment ids, one per repeat, and the report folder)
-    harness.pipeline.ensure_pipeline(...)    (topics, services, the Flink scoring job)
-    configure_llm(spec) -> simulator counters before the load
-    generate(handle, spec) -> load summaries (each repeat but the last is drained here)
-    pending(handle) -> questions not yet terminal        (the DAG's sensor pokes this; what
-                       counts is experiments.pending's definition, the collector's too)
-    collect_and_report(handle, spec, counters_before) -> report folder
+    register(spec, label) -> RunHandle (a runs row, one experiments row per repeat)
+    (wait until no other run has questions in the pipeline: experiments.lifecycle)
+    harness.pipeline.ensure_pipeline(...)     (topics, services, the Flink scoring job)
+    start_load(label) -> the detached load process (experiments.loader): isolation, the
+                         simulator's profile, the load of every repeat
+    (wait until the run drains, fails, or its drain times out: experiments.lifecycle)
+    finish(label) -> report folder: metrics.json and the report, partial when the run failed;
+                     the run's status (finished | failed) and reason recorded
     compare_with_previous(handle) -> comparison folder or None
 
+`harness run` calls :func:`run_experiment`, which does the same in this process.
 A repeat is a run of the same spec under its own experiment id, so each repeat's questions are
 asked afresh (the answer cache is scoped to the experiment).
 """
@@ -20,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,11 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from experiments import spec as spec_module
+from experiments.collect_meta import git_revision
+from experiments.lifecycle import Assessment, LifecycleSettings, assess_drain, last_pending
 from experiments.params import spec_from_conf
-from experiments.pending import Pending, acknowledged_questions, pending_from_states
+from experiments.pending import Pending, pending_for_experiment
 from experiments.quota_watch import QuotaWatch, count_quota_errors_in
 from experiments.report.settings import ReportSettings
-from harness.settings import REPO_ROOT
+from pipeline.storage.runs import RunRow, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,11 @@ class RunHandle:
     def from_dict(cls, data: Mapping[str, Any]) -> RunHandle:
         return cls(**dict(data))
 
+    @classmethod
+    def from_row(cls, run: RunRow) -> RunHandle:
+        return cls(name=run.name, label=run.label, experiment_ids=list(run.experiment_ids),
+                   report_dir=str(report_dir_for(run.label)))
+
 
 def _db():
     from pipeline.storage.db import Database
@@ -63,13 +73,8 @@ def _db():
     return Database(application_name="experiment-runner", autocommit=True)
 
 
-def git_revision() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                             capture_output=True, text=True, timeout=10)
-    except OSError:
-        return None
-    return out.stdout.strip() or None
+def report_dir_for(label: str) -> Path:
+    return ReportSettings().reports_root / label
 
 
 # -- steps ------------------------------------------------------------------------------------
@@ -85,26 +90,48 @@ def validate(conf: Mapping[str, Any]) -> dict[str, Any]:
     return spec_from_conf(dict(conf))
 
 
+_LABEL_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+#: run ids Airflow makes itself (manual__2026-..., scheduled__...): they do not name a run
+_GENERATED_RUN_ID = re.compile(r"^(manual|scheduled|backfill|asset_triggered|dataset_triggered)__")
+
+
 def run_label(name: str, when: datetime | None = None) -> str:
     when = when or datetime.now(UTC)
     return f"{name}-{when:%Y%m%d-%H%M%S}"
 
 
-def register(spec: Mapping[str, Any], label: str | None = None) -> RunHandle:
-    """Record the run (one experiments row per repeat) and choose its report folder."""
+def label_for_dag_run(name: str, run_id: str, run_after: datetime | None) -> str:
+    """The run's label (report folder) from its Airflow run: the run id itself when the caller
+    named it (`harness trigger`, the sweep: ``demo-20261201-194058``), else ``<name>-<run_after>``.
+    The same for every try of every task of the run, so a retried step finds its own run."""
+    if not _GENERATED_RUN_ID.match(run_id):
+        return _LABEL_CHARS.sub("-", run_id)
+    return run_label(name, run_after)
+
+
+def register(spec: Mapping[str, Any], label: str | None = None,
+             dag_run_id: str | None = None) -> RunHandle:
+    """Record the run (a runs row, one experiments row per repeat) and choose its report folder.
+    Idempotent: registering the same label again returns the run as it is."""
     from pipeline.storage.experiments import ExperimentStore
 
-    label = label or run_label(spec["name"])
-    label = re.sub(r"[^A-Za-z0-9_.-]", "-", label)
+    label = _LABEL_CHARS.sub("-", label or run_label(spec["name"]))
     repeats = int(spec["repeats"])
     ids = [label if repeats == 1 else f"{label}-r{i + 1}" for i in range(repeats)]
-    store = ExperimentStore(_db())
-    revision = git_revision()
-    for experiment_id in ids:
-        store.create(experiment_id, spec["name"], spec, git_revision=revision)
-    report_dir = ReportSettings().reports_root / label
-    log.info("registered %s (%d repeat(s)); report: %s", label, repeats, report_dir)
-    return RunHandle(name=spec["name"], label=label, experiment_ids=ids, report_dir=str(report_dir))
+    db = _db()
+    try:
+        store = ExperimentStore(db)
+        revision = git_revision()
+        existing = RunStore(db).get(label)
+        if existing is None:
+            for experiment_id in ids:
+                store.create(experiment_id, spec["name"], spec, git_revision=revision)
+        run = RunStore(db).create(label, spec["name"], spec, ids, dag_run_id=dag_run_id)
+    finally:
+        db.close()
+    handle = RunHandle.from_row(run)
+    log.info("registered %s (%d repeat(s)); report: %s", label, repeats, handle.report_dir)
+    return handle
 
 
 def configure_llm(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,8 +182,9 @@ def experiment_policy(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def generate(handle: RunHandle, spec: Mapping[str, Any],
              progress: Callable[[str], None] | None = None) -> RunHandle:
-    """Generate the load of every repeat. Each repeat but the last is drained before the next
-    starts (so repeats do not overlap); the DAG's sensor waits for the last one."""
+    """Send the load of every repeat (the load process's step). Each repeat but the last is
+    drained before the next starts (so repeats do not overlap); the drain wait takes the last.
+    Each repeat's load summary is stored in its experiments row as soon as it is sent."""
     from pipeline.generator.load import run_load
     from pipeline.storage.experiments import ExperimentStore
 
@@ -167,13 +195,13 @@ def generate(handle: RunHandle, spec: Mapping[str, Any],
     try:
         for index, experiment_id in enumerate(handle.experiment_ids):
             store.mark_started(experiment_id)
-            stop = threading.Event()
-            with QuotaWatch(experiment_id, int(spec["llm"]["stop_after_quota_errors"]), stop,
-                            count=count_quota_errors_in(quota_db)) as watch:
+            stop_event = threading.Event()
+            with QuotaWatch(experiment_id, int(spec["llm"]["stop_after_quota_errors"]),
+                            stop_event, count=count_quota_errors_in(quota_db)) as watch:
                 summary = run_load(experiment_id, questions, arrival, experiment_policy(spec),
                                    duration_s=float(spec["arrival"]["duration_s"]),
                                    repeat_share=float(spec["dataset"]["repeat_share"]),
-                                   seed=int(spec["seed"]) + index, stop=stop)
+                                   seed=int(spec["seed"]) + index, stop=stop_event)
             if summary.stopped_early:
                 summary.stop_reason = watch.reason
             data = summary.to_dict()
@@ -190,22 +218,19 @@ def generate(handle: RunHandle, spec: Mapping[str, Any],
                 wait_until_drained(handle, experiment_id, float(spec["drain_timeout_s"]))
     finally:
         quota_db.close()
+        store.db.close()
     return handle
 
 
 def pending_of(experiment_id: str, load: Mapping[str, Any]) -> Pending:
-    """The passes of EXPERIMENT_ID not terminal yet, given its load summary: the passes the
-    collector would count in flight, plus those sent but not in the database yet (see
+    """The passes of EXPERIMENT_ID not terminal yet, given its load summary (see
     :mod:`experiments.pending`)."""
-    from experiments.collect_sql import pass_states
-
-    with _db() as db, db.conn().cursor() as cur:
-        states = pass_states(cur, experiment_id)
-    return pending_from_states(states, acknowledged_questions(load))
+    with _db() as db:
+        return pending_for_experiment(db, experiment_id, load)
 
 
 def pending(handle: RunHandle) -> int:
-    """Questions of the run not yet terminal (the sensor's poke)."""
+    """Questions of the run not yet terminal."""
     total = 0
     for experiment_id, load in zip(handle.experiment_ids, handle.load, strict=False):
         left = pending_of(experiment_id, load)
@@ -219,64 +244,167 @@ class DrainTimeout(TimeoutError):
     """Questions were still in flight at the drain deadline."""
 
 
-def wait_until_drained(handle: RunHandle, experiment_id: str, timeout_s: float) -> None:
+def wait_until_drained(handle: RunHandle, experiment_id: str, timeout_s: float,
+                       poll_s: float = 2.0) -> None:
+    """Block until one repeat of HANDLE has nothing pending; :class:`DrainTimeout` after
+    TIMEOUT_S (the load process's wait between repeats, and tests')."""
     load = handle.load[handle.experiment_ids.index(experiment_id)]
     deadline = time.monotonic() + timeout_s
     while (left := pending_of(experiment_id, load)).total > 0:
         if time.monotonic() > deadline:
             raise DrainTimeout(f"{left.total} questions of {experiment_id} still in flight "
                                f"after {timeout_s:.0f} s ({left.describe()})")
-        time.sleep(2.0)
+        time.sleep(poll_s)
 
 
-def collect_and_report(handle: RunHandle, spec: Mapping[str, Any],
-                       counters_before: Mapping[str, Any]) -> str:
-    """Collect every repeat's telemetry, write metrics.json first, then the report."""
+def start_load(label: str) -> dict[str, Any]:
+    """Start the run's detached load process unless it has one (or has ended): idempotent, so a
+    retried task never sends the load twice. Returns the run's phase and load process."""
+    from experiments.loader import start_detached
+
+    with _db() as db:
+        run = RunStore(db).get(label)
+    if run is None:
+        raise LookupError(f"no run {label!r} is registered")
+    if run.loader_pid is None and not run.ended:
+        with _db() as db:
+            RunStore(db).request_load(label)
+        pid = start_detached(label)
+        return {"label": label, "phase": run.phase, "loader_pid": pid, "started": True}
+    log.info("run %s already has its load process (pid %s, phase %s, status %s)", label,
+             run.loader_pid, run.phase, run.status)
+    return {"label": label, "phase": run.phase, "loader_pid": run.loader_pid, "started": False}
+
+
+def assess(label: str, now: float | None = None) -> Assessment:
+    """The drain wait's poll: the run's state, its pending questions, the drain deadline."""
+    with _db() as db:
+        run = RunStore(db).get(label)
+        if run is None:
+            return Assessment("failed", f"no run {label!r} is registered")
+        left = last_pending(db, run) if run.phase == "draining" and not run.ended else None
+    return assess_drain(run, left, time.time() if now is None else now,
+                        float(run.spec.get("drain_timeout_s", 600)))
+
+
+def wait_for_run(label: str, settings: LifecycleSettings | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 progress: Callable[[str], None] | None = None) -> Assessment:
+    """Poll :func:`assess` until the run drained or failed (`harness run`'s wait; the DAG waits
+    on the triggerer with the same decision)."""
+    settings = settings or LifecycleSettings()
+    said = ""
+    while not (verdict := assess(label)).done:
+        if progress and verdict.message != said:
+            progress(verdict.message)
+            said = verdict.message
+        sleep(settings.poll_interval_s)
+    return verdict
+
+
+def finish(label: str, verdict: Mapping[str, Any] | None = None) -> str:
+    """The report step, whatever happened before it: end the run (``finished`` when it drained,
+    else ``failed`` with the reason), collect every repeat's telemetry, write metrics.json and the
+    report (partial, headed by what went wrong, when the run did not finish). Idempotent: run
+    again, it rewrites the same folder. VERDICT is the drain wait's assessment if it ran."""
     from experiments.collect import collect, counter_delta, snapshot_sim_counters
+    from experiments.lifecycle import overlapping_runs, run_pending
     from experiments.report import build_report
     from pipeline.llm.settings import LLMSettings
     from pipeline.storage.experiments import ExperimentStore
     from pipeline.storage.settings import DatabaseSettings
 
+    with _db() as db:
+        runs = RunStore(db)
+        run = runs.get(label)
+        if run is None:
+            raise LookupError(f"no run {label!r} is registered")
+        left = run_pending(db, run) or 0
+        if not run.ended:
+            if verdict and verdict.get("outcome") == "failed":
+                runs.end(label, "failed", str(verdict.get("message")), in_flight=left)
+            elif run.phase in ("draining", "drained", "reported") and left == 0:
+                runs.set_phase(label, "drained", drained_at=time.time())
+                runs.end(label, "finished", in_flight=0)
+            else:
+                runs.end(label, "failed", f"the run stopped in phase {run.phase!r} before its "
+                         f"questions drained (a step of the run failed)", in_flight=left)
+        run = runs.get(label)
+        assert run is not None
+        overlaps = overlapping_runs(db, run, until=time.time())
+    spec = run.spec
     sim_counters: dict[str, Any] | None = None
-    if spec["llm"]["backend"] == "simulator":
-        after = snapshot_sim_counters(_sim_root(LLMSettings().base_url))
-        sim_counters = counter_delta(dict(counters_before), after)
+    if spec["llm"]["backend"] == "simulator" and run.sim_counters is not None:
+        try:
+            after = snapshot_sim_counters(_sim_root(LLMSettings().base_url))
+            sim_counters = counter_delta(dict(run.sim_counters), after)
+        except OSError as exc:  # the simulator is down: the report goes without ground truth
+            log.warning("simulator counters unavailable: %s", exc)
     dsn = DatabaseSettings().dsn.get_secret_value()
-    runs = [collect(dsn, experiment_id, spec=dict(spec), sim_counters=sim_counters)
-            for experiment_id in handle.experiment_ids]
-    target = Path(handle.report_dir)
-    build_report(runs if len(runs) > 1 else runs[0], target)
-    store = ExperimentStore(_db())
-    for index, experiment_id in enumerate(handle.experiment_ids):
-        # each repeat keeps its own load summary: a mapping, which the collector reads (the
-        # load window, the questions sent) when the run is collected again
-        load = handle.load[index] if index < len(handle.load) else None
-        store.mark_finished(experiment_id, "finished",
-                            summary={"report_dir": str(target), "load": load})
-    log.info("report: %s", target / "index.html")
+    collected = []
+    for experiment_id in run.experiment_ids:
+        data = collect(dsn, experiment_id, spec=dict(spec), sim_counters=sim_counters)
+        data.meta.status = run.status if run.status != "running" else "finished"
+        data.meta.failure = run.reason
+        data.meta.overlapping_runs = overlaps
+        collected.append(data)
+    target = report_dir_for(label)
+    build_report(collected if len(collected) > 1 else collected[0], target)
+    with _db() as db:
+        store = ExperimentStore(db)
+        for experiment_id in run.experiment_ids:
+            loaded = store.get(experiment_id) or {}
+            summary = dict(loaded.get("summary") or {})
+            store.mark_finished(experiment_id, "finished" if run.status == "finished" else "failed",
+                                summary={**summary, "report_dir": str(target),
+                                         "reason": run.reason})
+        RunStore(db).record_report(label, str(target))
+    log.info("report (%s): %s", run.status, target / "index.html")
     return str(target)
 
 
+def conclude(label: str) -> RunRow | None:
+    """The run as it ended; a run still ``running`` here lost a step for good (its report step
+    included): it is ended as ``failed`` with that reason."""
+    with _db() as db:
+        runs = RunStore(db)
+        run = runs.get(label)
+        if run is not None and not run.ended:
+            run = runs.end(label, "failed", f"a step of the run failed in phase {run.phase!r} "
+                           "(see the Airflow task logs)")
+        return run
+
+
+def run_status(label: str) -> RunRow | None:
+    with _db() as db:
+        return RunStore(db).get(label)
+
+
 def previous_run_dir(handle: RunHandle) -> Path | None:
-    """The newest earlier report of a run with the same name."""
-    root = ReportSettings().reports_root
-    pattern = re.compile(rf"^{re.escape(handle.name)}-\d{{8}}-\d{{6}}$")
-    earlier = sorted(p for p in root.iterdir()
-                     if p.is_dir() and pattern.match(p.name) and p.name < handle.label
-                     and (p / "metrics.json").exists()) if root.exists() else []
-    return earlier[-1] if earlier else None
+    """The newest earlier finished run with the same name that has a report."""
+    with _db() as db:
+        runs = RunStore(db)
+        this = runs.get(handle.label)
+        before = this.created_at if this is not None else time.time()
+        previous = runs.previous_finished(handle.name, before, exclude=handle.label)
+    if previous is None or previous.report_dir is None:
+        return None
+    path = Path(previous.report_dir)
+    return path if (path / "metrics.json").exists() else None
 
 
 def compare_with_previous(handle: RunHandle) -> str | None:
+    """Compare a finished run with the previous finished run of the same name (a failed run is
+    not compared: its figures are partial). Rebuilds the reports index either way."""
     from experiments.compare import compare
     from experiments.report import build_index
 
-    previous = previous_run_dir(handle)
     root = ReportSettings().reports_root
+    this = run_status(handle.label)
+    previous = previous_run_dir(handle) if this is not None and this.status == "finished" else None
     if previous is None:
         build_index(root)
-        log.info("no earlier run named %s: nothing to compare", handle.name)
+        log.info("%s: nothing to compare with", handle.label)
         return None
     out = root / "compare" / f"{handle.name}-latest"
     compare([previous, Path(handle.report_dir)], out)
@@ -287,14 +415,29 @@ def compare_with_previous(handle: RunHandle) -> str | None:
 
 def run_experiment(spec: Mapping[str, Any], label: str | None = None,
                    progress: Callable[[str], None] | None = None) -> RunHandle:
-    """Every step in one call (the sweep's mapped task and `harness run`): the pipeline must be up."""
-    from harness import pipeline
+    """Every step in this process (`harness run`): the pipeline must be up. The report is
+    written whatever happens; a run that did not finish raises :class:`RunFailed` after it."""
+    from experiments.loader import load_run
 
     handle = register(spec, label)
-    pipeline.ensure_pipeline(workers=spec["workers"]["count"],
-                             concurrency=spec["workers"]["concurrency"])
-    counters = configure_llm(spec)
-    generate(handle, spec, progress)
-    wait_until_drained(handle, handle.experiment_ids[-1], float(spec["drain_timeout_s"]))
-    collect_and_report(handle, spec, counters)
+    verdict: Assessment | None = None
+    try:
+        load_run(handle.label, progress)
+        verdict = wait_for_run(handle.label, progress=progress)
+    except Exception as exc:
+        verdict = Assessment("failed", f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        finish(handle.label, verdict.as_dict() if verdict else None)
+    run = run_status(handle.label)
+    if run is not None and run.status != "finished":
+        raise RunFailed(run.reason or run.status, handle)
     return handle
+
+
+class RunFailed(RuntimeError):
+    """The run ended without finishing; its (partial) report was written."""
+
+    def __init__(self, reason: str, handle: RunHandle) -> None:
+        super().__init__(reason)
+        self.handle = handle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 from experiments import spec as spec_module
 from experiments.report.settings import ReportSettings
+
+log = logging.getLogger(__name__)
 
 
 def _as_assignment(field: str, value: Any) -> str:
@@ -55,3 +58,25 @@ def compare_cells(report_dirs: list[str], name: str) -> str:
     compare([Path(d) for d in report_dirs], out)
     build_index(root)
     return str(out)
+
+
+def compare_labels(labels: list[str], name: str) -> str | None:
+    """Compare the cells of a sweep that finished with a report (a failed cell is named in the
+    log and left out: its figures are partial). None when fewer than two finished."""
+    from experiments.report import build_index
+    from experiments.runner import report_dir_for, run_status
+
+    finished: list[str] = []
+    for label in labels:
+        run = run_status(label)
+        report = report_dir_for(label)
+        if run is not None and run.status == "finished" and (report / "metrics.json").exists():
+            finished.append(str(report))
+        else:
+            status = "not registered" if run is None else f"{run.status}: {run.reason}"
+            log.warning("sweep %s: cell %s left out of the comparison (%s)", name, label, status)
+    if len(finished) < 2:
+        build_index(ReportSettings().reports_root)
+        log.warning("sweep %s: %d cell(s) finished; nothing to compare", name, len(finished))
+        return None
+    return compare_cells(finished, name)

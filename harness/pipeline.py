@@ -63,12 +63,20 @@ def ensure_services(workers: int | None = None, concurrency: int | None = None) 
     stack = Stack()
     if not stack.supervisor.running():
         raise RuntimeError("the local stack is not running: start it with `harness up`")
+    resized = False
     if workers is not None and concurrency is not None:
         from pipeline.supervised import write_fleet
 
-        if write_fleet(stack.layout, workers, concurrency):
+        resized = write_fleet(stack.layout, workers, concurrency)
+        if resized:
             log.info("worker fleet: %d worker(s) x %d in flight", workers, concurrency)
-    stack.up()
+    unhealthy = [s.name for s in stack.services() if s.group == "pipeline" and not s.probe().ok]
+    if resized or unhealthy:
+        # `up` rewrites the supervisor's configuration; it is called only when something is to
+        # change, since an Airflow task calls this (and a changed Airflow configuration would
+        # restart the scheduler under it: the task is then retried)
+        log.info("starting or resizing the pipeline services (not healthy: %s)", unhealthy)
+        stack.up()
 
 
 def ensure_pipeline(workers: int | None = None, concurrency: int | None = None) -> str:

@@ -54,7 +54,10 @@ def trigger_and_follow(conf: dict[str, Any], timeout_s: float, wait: bool = True
     endpoints = Stack().endpoints()
     with AirflowClient(endpoints.airflow_url, endpoints.airflow_user, endpoints.airflow_password) as client:
         client.wait_for_dag(DAG_ID, timeout_s=180)
-        run = client.trigger(DAG_ID, conf=spec_module.flatten(conf))
+        from experiments.runner import run_label
+
+        # the run id names the experiment (and its report folder): demo-20261201-194058
+        run = client.trigger(DAG_ID, conf=spec_module.flatten(conf), run_id=run_label(conf["name"]))
         print(f"triggered {DAG_ID} run {run.run_id}: {endpoints.airflow_url}/dags/{DAG_ID}/runs/{run.run_id}")
         if not wait:
             return 0
@@ -66,7 +69,8 @@ def trigger_and_follow(conf: dict[str, Any], timeout_s: float, wait: bool = True
         print(f"report:     {report}/index.html")
     if comparison:
         print(f"comparison: {comparison}/index.html")
-    print(f"Airflow UI: {endpoints.airflow_url}  login: {endpoints.airflow_user} / {endpoints.airflow_password}")
+    print(f"Airflow UI: {endpoints.airflow_url}  login: {endpoints.airflow_user} (password in "
+          f"{Stack().layout.secrets}/airflow_admin_password)")
     return 0 if finished.state == "success" else 1
 
 

@@ -41,6 +41,7 @@ class RunRow:
     status: str
     reason: str | None
     dag_run_id: str | None
+    load_requested_at: float | None
     loader_pid: int | None
     loader_host: str | None
     heartbeat_at: float | None
@@ -112,6 +113,12 @@ class RunStore:
             {"label": label, "pid": pid, "host": host or socket.gethostname()},
         )
         return row is not None
+
+    def request_load(self, label: str) -> None:
+        """Note that a step is starting the run's load process now (the wait measures how long
+        the process takes to claim the run from this moment)."""
+        self._one("UPDATE runs SET load_requested_at = %(now)s, updated_at = %(now)s "
+                  "WHERE label = %(label)s", {"label": label})
 
     def heartbeat(self, label: str) -> None:
         self._one("UPDATE runs SET heartbeat_at = %(now)s WHERE label = %(label)s",

@@ -201,6 +201,12 @@ NAMED_PROFILES: dict[str, dict[str, Any]] = {
         ],
         "hang": {"probability": 0.02, "duration_s": 120, "window": {"start_s": 20, "duration_s": 20, "every_s": 60}},
     },
+    "slow": {
+        **_HEALTHY,
+        "description": "No faults, every answer takes about 2 minutes (long drains; set the "
+        "attempt timeout, llm.timeout_s, above 150 s).",
+        "latency": {"fixed_s": 120.0, "median_s": 2.0, "sigma": 0.3},
+    },
     "outage": {
         **_HEALTHY,
         "description": "Total outage (every request 503) for 30 s of every 120 s, from t=15 s.",

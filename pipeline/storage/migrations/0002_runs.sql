@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS runs (
                      CHECK (status IN ('running', 'finished', 'failed', 'stopped')),
     reason           text,                        -- why it failed or stopped
     dag_run_id       text,
+    load_requested_at double precision,          -- when a step asked for the load process
     loader_pid       integer,
     loader_host      text,
     heartbeat_at     double precision,

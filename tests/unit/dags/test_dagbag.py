@@ -46,12 +46,43 @@ def test_experiment_form_is_the_spec(dagbag):
 
 def test_experiment_task_order(dagbag):
     dag = dagbag.dags["experiment"]
-    order = ["validate", "register", "generate_load", "wait_until_terminal", "collect_and_report",
-             "compare_with_previous"]
+    order = ["validate", "register", "wait_for_idle_pipeline", "ensure_pipeline", "start_load",
+             "wait_until_terminal", "collect_and_report", "compare_with_previous", "finalize"]
     for upstream, downstream in itertools.pairwise(order):
         assert downstream in {t.task_id for t in dag.get_task(upstream).get_flat_relatives(upstream=False)}, (
             upstream, downstream)
-    assert dag.get_task("wait_until_terminal").mode == "reschedule"
+
+
+def test_experiment_waits_are_deferrable_and_every_task_retries(dagbag):
+    """No reschedule-mode sensor (apache/airflow#71172 fails them); the waits defer to the
+    triggerer; a task killed by a restart is retried; the report and the verdict run whatever
+    happened before them."""
+    from experiments.orchestration import RunTrigger, WaitForIdlePipeline, WaitForRun
+
+    dag = dagbag.dags["experiment"]
+    assert isinstance(dag.get_task("wait_for_idle_pipeline"), WaitForIdlePipeline)
+    assert isinstance(dag.get_task("wait_until_terminal"), WaitForRun)
+    for task in dag.tasks:
+        assert getattr(task, "mode", "poke") != "reschedule", task.task_id
+        if task.task_id != "finalize":
+            assert task.retries >= 2, task.task_id
+    assert dag.get_task("collect_and_report").trigger_rule == "all_done"
+    assert dag.get_task("finalize").trigger_rule == "all_done"
+    trigger = RunTrigger("demo-1", "drained", deadline=123.0, poll_interval_s=2.0)
+    path, kwargs = trigger.serialize()
+    assert path == "experiments.orchestration.RunTrigger"
+    assert RunTrigger(**kwargs).serialize() == (path, kwargs)  # the triggerer re-creates it
+
+
+def test_sweep_triggers_one_experiment_run_per_cell_and_waits_deferred(dagbag):
+    from experiments.orchestration import WaitForDagRuns
+
+    dag = dagbag.dags["sweep"]
+    trigger = dag.get_task("trigger_cell")
+    assert trigger.partial_kwargs.get("trigger_dag_id", getattr(trigger, "trigger_dag_id", None)) \
+        in (None, "experiment")
+    assert isinstance(dag.get_task("wait_for_cells"), WaitForDagRuns)
+    assert dag.get_task("compare_grid").trigger_rule == "all_done"
 
 
 def test_sweep_grid_expands_and_validates_every_cell():
@@ -65,6 +96,14 @@ def test_sweep_grid_expands_and_validates_every_cell():
         (0.1, 2), (0.1, 4), (1.0, 2), (1.0, 4)}
     assert all(c["spec"]["arrival"]["duration_s"] == 10 for c in cells)
     assert len({c["label"] for c in cells}) == 4
+    # the labels depend on the sweep run's time only: a retried task makes the same ones
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 12, 1, 19, 40, 58, tzinfo=UTC)
+    again = [expand_grid("demo", {"retry.base_s": [0.1, 1.0]}, {}, "g", when=when)
+             for _ in range(2)]
+    assert [c["label"] for c in again[0]] == [c["label"] for c in again[1]]
+    assert again[0][0]["label"] == "g.1-20261201-194058"
     with pytest.raises(spec.SpecError) as info:
         expand_grid("demo", {"retry.cap_s": [1, -1]}, {}, "bad")
     assert info.value.field == "retry.cap_s"

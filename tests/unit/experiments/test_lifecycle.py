@@ -19,7 +19,7 @@ T0 = 1_000_000.0
 def row(**fields) -> RunRow:
     base = dict(label="demo-1", name="demo", spec={}, experiment_ids=["demo-1"],
                 phase="registered", status="running", reason=None, dag_run_id=None,
-                loader_pid=None, loader_host="h", heartbeat_at=None, sim_counters=None,
+                load_requested_at=None, loader_pid=None, loader_host="h", heartbeat_at=None, sim_counters=None,
                 load_started_at=None, load_finished_at=None, drained_at=None, in_flight=None,
                 report_dir=None, created_at=T0, updated_at=T0, finished_at=None)
     base.update(fields)
@@ -28,9 +28,12 @@ def row(**fields) -> RunRow:
 
 class TestDrain:
     def test_waits_for_the_load_process_to_start_then_fails_when_it_never_does(self) -> None:
-        run = row()
-        assert assess_drain(run, None, T0 + 10, 600, SETTINGS).outcome == "wait"
-        late = assess_drain(run, None, T0 + 181, 600, SETTINGS)
+        # however long the steps before it took (a slow ensure_pipeline), the clock starts
+        # when a step asks for the load process
+        assert assess_drain(row(), None, T0 + 5_000, 600, SETTINGS).outcome == "wait"
+        run = row(load_requested_at=T0 + 4_000)
+        assert assess_drain(run, None, T0 + 4_010, 600, SETTINGS).outcome == "wait"
+        late = assess_drain(run, None, T0 + 4_181, 600, SETTINGS)
         assert late.outcome == "failed" and "never started" in late.message
 
     def test_a_live_load_process_is_waited_for_whatever_the_load_lasts(self) -> None:
