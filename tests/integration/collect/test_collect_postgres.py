@@ -193,47 +193,48 @@ def test_the_sensor_and_the_collector_agree(
 
 def test_metrics_from_the_collected_run(db_settings: DatabaseSettings, collected_exp: str) -> None:
     m = compute(_collect(db_settings, collected_exp).run)
-    assert m["counts"]["questions"] == 16 and m["counts"]["steady"] == 16
-    assert m["counts"]["steady_by_state"] == {"accepted": 11, "dead_lettered": 2, "in_flight": 2,
-                                              "low_quality": 1}
-    assert m["counts"]["steady_in_flight"] == 2
-    assert m["counts"]["duplicate_llm_question_ids"] == 0
+    assert m.counts.questions == 16 and m.counts.steady == 16
+    assert m.counts.steady_by_state == {"accepted": 11, "dead_lettered": 2, "in_flight": 2,
+                                        "low_quality": 1}
+    assert m.counts.steady_in_flight == 2
+    assert m.counts.duplicate_llm_question_ids == 0
+    assert m.outcome.status == "finished" and m.outcome.in_flight_at_collection == 2
 
-    e2e = m["latency"]["e2e"]  # q00..q09: 1, 2, ..., 10 s
-    assert e2e["count"] == 10 and e2e["max"] == pytest.approx(10.0)
-    assert e2e["p50"] == pytest.approx(5.0, rel=1e-3)
-    assert e2e["p90"] == pytest.approx(9.0, rel=1e-3)
-    assert e2e["p99"] == pytest.approx(10.0, rel=1e-3)
-    assert e2e["mean"] == pytest.approx(5.5, rel=1e-6)
+    e2e = m.latency.e2e  # q00..q09: 1, 2, ..., 10 s
+    assert e2e.count == 10 and e2e.max == pytest.approx(10.0)
+    assert e2e.p50 == pytest.approx(5.0, rel=1e-3)
+    assert e2e.p90 == pytest.approx(9.0, rel=1e-3)
+    assert e2e.p99 == pytest.approx(10.0, rel=1e-3)
+    assert e2e.mean == pytest.approx(5.5, rel=1e-6)
 
-    r = m["retries"]
-    assert (r["llm_questions"], r["llm_calls"]) == (14, 15)
-    assert r["amplification"] == pytest.approx(15 / 14)
-    assert r["attempts_by_class"] == {"invalid_request": 1, "ok": 11, "overload": 2,
-                                      "rate_limited": 1}
-    rec = r["recovery"]
-    assert (rec["failed_at_least_once"], rec["recovered"]) == (3, 2)
-    assert rec["recovery_rate"] == pytest.approx(2 / 3)
-    assert (rec["recovered_in_worker"], rec["recovered_via_retry_tier"]) == (1, 1)
-    assert r["retry_tiers"]["by_tier"]["5s"]["deferrals"] == 1
-    assert r["dead_letters"]["by_reason"] == {"invalid_request: HTTP 400": 1,
-                                              "schema_violation: round": 1}
-    truth = r["ground_truth"]
-    assert truth["client"]["requests"] == 15
-    assert truth["simulator"]["requests"] == 18
-    assert truth["simulator"]["amplification"] == pytest.approx(18 / 14)
+    r = m.retries
+    assert (r.llm_questions, r.llm_calls) == (14, 15)
+    assert r.amplification == pytest.approx(15 / 14)
+    assert r.attempts_by_class == {"invalid_request": 1, "ok": 11, "overload": 2,
+                                   "rate_limited": 1}
+    rec = r.recovery
+    assert (rec.failed_at_least_once, rec.recovered) == (3, 2)
+    assert rec.recovery_rate == pytest.approx(2 / 3)
+    assert (rec.recovered_in_worker, rec.recovered_via_retry_tier) == (1, 1)
+    assert r.retry_tiers.by_tier["5s"].deferrals == 1
+    assert r.dead_letters.by_reason == {"invalid_request: HTTP 400": 1,
+                                        "schema_violation: round": 1}
+    truth = r.ground_truth
+    assert truth.client.requests == 15
+    assert truth.simulator is not None and truth.simulator.requests == 18
+    assert truth.simulator.amplification == pytest.approx(18 / 14)
 
-    c = m["cache"]
-    assert (c["requests"], c["hits"]) == (16, 2) and c["hit_rate"] == pytest.approx(2 / 16)
-    assert c["access_count"]["max"] == 3
+    c = m.cache
+    assert (c.requests, c.hits) == (16, 2) and c.hit_rate == pytest.approx(2 / 16)
+    assert c.access_count.max == 3
 
-    waterfall = m["latency"]["waterfall"]["by_part"]
-    assert waterfall["backoff"]["max"] == pytest.approx(0.4, rel=1e-3)
-    assert waterfall["retry_tier"]["max"] == pytest.approx(5.011, rel=1e-3)
-    q = m["quality"]  # round 0: 7 x 0.8, 0.9, 0.2, 0.7; final: q08 ends at 0.3
-    assert (q["round0"]["count"], q["final"]["count"]) == (10, 10)
-    assert q["round0"]["mean"] == pytest.approx(0.74) and q["final"]["mean"] == pytest.approx(0.75)
-    assert q["extra_llm_calls"] == 1
+    waterfall = m.latency.waterfall.by_part
+    assert waterfall["backoff"].max == pytest.approx(0.4, rel=1e-3)
+    assert waterfall["retry_tier"].max == pytest.approx(5.011, rel=1e-3)
+    q = m.quality  # round 0: 7 x 0.8, 0.9, 0.2, 0.7; final: q08 ends at 0.3
+    assert (q.round0.count, q.final.count) == (10, 10)
+    assert q.round0.mean == pytest.approx(0.74) and q.final.mean == pytest.approx(0.75)
+    assert q.extra_llm_calls == 1
 
 
 def test_harness_collect_writes_the_report(

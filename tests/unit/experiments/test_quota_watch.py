@@ -9,6 +9,8 @@ import pytest
 
 from experiments import spec
 from experiments.collect_map import stop_reason
+from experiments.metrics import compute
+from experiments.metrics.synthetic import SyntheticProfile, make_run
 from experiments.quota_watch import QuotaWatch
 from experiments.report.narrative import findings
 
@@ -73,6 +75,9 @@ def test_the_reason_travels_from_the_load_summary_to_the_report() -> None:
     assert stop_reason(load) == load["stop_reason"]
     assert stop_reason({"load": {"stopped_early": True}}) == "stopped before the end of the schedule"
     assert stop_reason({"load": {"stopped_early": False}}) is None and stop_reason(None) is None
-    text = findings({"run": {"stopped_early": load["stop_reason"]}})
+    run = make_run(1, profile=SyntheticProfile(duration_s=6.0, warmup_s=1.0, rate=2.0))
+    run.meta.stopped_early = load["stop_reason"]
+    text = findings(compute(run))
     assert text[0].startswith("The load stopped before the end of its schedule: quota_exhausted")
-    assert not any("stopped before" in t for t in findings({"run": {"stopped_early": None}}))
+    run.meta.stopped_early = None
+    assert not any("stopped before" in t for t in findings(compute(run)))

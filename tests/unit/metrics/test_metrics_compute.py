@@ -243,7 +243,7 @@ def two_round_run() -> RunData:
 
 def test_waterfall_splits_e2e_into_hops() -> None:
     m = compute(two_round_run())
-    parts = {k: v.mean for k, v in m.latency.waterfall.by_part.items()}
+    parts = {k: v.mean or 0.0 for k, v in m.latency.waterfall.by_part.items()}
     expected = {
         "producer_send": 0.01,
         "queue_wait": 0.2,
