@@ -48,6 +48,7 @@ bench: bootstrap
 
 lint: bootstrap
 	@$(VENV)/bin/ruff check harness pipeline flink experiments dags tests bench
+	@$(VENV)/bin/vulture  # paths, confidence: [tool.vulture] in pyproject.toml
 
 clean: down
 	rm -rf $(STATE)

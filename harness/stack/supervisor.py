@@ -22,10 +22,6 @@ from pipeline.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
-# Process states in supervisor's XML-RPC answers.
-RUNNING = "RUNNING"
-
-
 def _quote_env(env: dict[str, str]) -> str:
     def esc(value: str) -> str:
         return value.replace("%", "%%").replace('"', '\\"')

@@ -15,7 +15,6 @@ from pipeline.messages import Answer, DeadLetter, Envelope, TerminalStatus
 from pipeline.topics import TopicCatalog
 from pipeline.waiting import wait_until
 
-REF = "Rayleigh scattering of sunlight by air molecules"
 GOOD = "Sunlight undergoes Rayleigh scattering by air molecules"
 BAD = "I really like turtles and pizza"
 

@@ -7,10 +7,13 @@ import json
 import logging
 import math
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 from statistics import mean
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline.datasets import (
@@ -174,14 +177,24 @@ def test_hf_csv_missing_column_and_bad_json(tmp_path: Path) -> None:
         load_questions(write(tmp_path, "y.jsonl", "{oops\n"))
 
 
-def test_parquet_without_pyarrow_is_a_clear_error(tmp_path: Path) -> None:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        with pytest.raises(DatasetError, match="needs pyarrow"):
-            load_questions(write(tmp_path, "x.parquet", ""))
-    else:
-        pytest.skip("pyarrow is installed")
+def test_hf_parquet_export_loads_like_the_jsonl_one(tmp_path: Path) -> None:
+    rows = [{**r, "topic": 5} if r["topic"] == "Sports" else r for r in hf_rows()]  # class labels
+    parquet = tmp_path / "train-00000-of-00001.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    jsonl = write(tmp_path, "hf.jsonl", "\n".join(json.dumps(r) for r in hf_rows()) + "\n")
+    assert detect_format(parquet) == "hf"
+    from_parquet = load_questions(parquet)
+    assert [(q.title, q.content, q.best_answer, q.topic_id, q.id) for q in from_parquet] == [
+        (q.title, q.content, q.best_answer, q.topic_id, q.id) for q in load_questions(jsonl)]
+    assert from_parquet[0].best_answer.endswith("rapidly\ncapture images of the surface beneath the mouse.")
+    assert from_parquet[1].content == "" and from_parquet[1].topic == "Sports"
+    assert load_questions(parquet, offset=1)[0].title == "t"
+
+
+def test_parquet_without_pyarrow_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import fails as if not installed
+    with pytest.raises(DatasetError, match="needs pyarrow"):
+        load_questions(write(tmp_path, "x.parquet", ""))
 
 
 def test_offset_and_limit(tmp_path: Path) -> None:
