@@ -1,5 +1,6 @@
 """Kafka plumbing shared by every service: settings, client factories, offset tracking, the
-batch consume loop, an asyncio producer, topic administration, signals and a health endpoint.
+batch consume loop, an asyncio producer, produce with backpressure (``produce``), the one commit
+path (``commit``), topic administration, signals and a health endpoint.
 
     from pipeline.kafka import KafkaSettings, make_producer, make_consumer
     producer = make_producer(KafkaSettings(), client_id="storage")
