@@ -14,10 +14,14 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from pipeline_fakes import FakeMessage
 
+from pipeline.events.emitter import NullEmitter
 from pipeline.kafka.aio import AsyncProducer, DeliveryFailed
 from pipeline.kafka.commit import commit_offsets
 from pipeline.kafka.loop import ConsumeLoop
 from pipeline.kafka.produce import ProduceQueueFull, produce, produce_async
+from pipeline.topics import load_topics
+from pipeline.worker.service import WorkerService
+from pipeline.worker.settings import WorkerSettings
 
 
 class FakeClock:
@@ -182,3 +186,17 @@ def test_the_consume_loop_commits_next_offsets_and_counts_a_refused_partition() 
     assert loop.run_once() == 3
     assert consumer.calls == [([("r", 0, 12), ("r", 1, 5)], False)]
     assert loop.heartbeat.counters["commit_failures"] == 1
+
+
+def test_the_worker_offers_a_refused_partition_again_at_the_next_commit() -> None:
+    consumer = CommitConsumer(refuse={("q", 1): KafkaError(KafkaError.ILLEGAL_GENERATION, "gen")})
+    worker = WorkerService(consumer, None, None, load_topics(), NullEmitter(),  # type: ignore[arg-type]
+                           settings=WorkerSettings())
+    worker.tracker.assign([("q", 0), ("q", 1)])
+    for partition, offset in (("q", 0), 7), (("q", 1), 3):
+        worker.tracker.complete(worker.tracker.start(*partition, offset))
+    asyncio.run(worker.commit())
+    consumer.refuse = {}
+    asyncio.run(worker.commit())
+    assert consumer.calls == [([("q", 0, 8), ("q", 1, 4)], False), ([("q", 1, 4)], False)]
+    assert worker.heartbeat.counters["commits"] == 2
