@@ -27,6 +27,7 @@ from pipeline.kafka.admin import delete_topics, ensure_topics
 from pipeline.kafka.clients import make_admin, make_producer
 from pipeline.kafka.health import Heartbeat
 from pipeline.kafka.loop import Batch
+from pipeline.kafka.produce import produce
 from pipeline.kafka.records import Coordinates, Decoded
 from pipeline.kafka.settings import KafkaSettings
 from pipeline.messages import (
@@ -109,12 +110,7 @@ def bench_service(db: Database, kafka: KafkaSettings, envs: list[Envelope], batc
     try:
         producer = make_producer(kafka, "bench-storage-load", **{"linger.ms": 20})
         for env in envs:
-            while True:
-                try:
-                    producer.produce(topics.results.name, value=encode(env), key=env.kafka_key())
-                    break
-                except BufferError:
-                    producer.poll(0.1)
+            produce(producer, topics.results.name, encode(env), env.kafka_key())
         assert producer.flush(60) == 0
         stop = threading.Event()
         with Database(db.settings, application_name="bench-storage") as service_db:

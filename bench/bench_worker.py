@@ -40,6 +40,7 @@ from pipeline.kafka.admin import delete_topics, ensure_topics
 from pipeline.kafka.aio import AsyncProducer
 from pipeline.kafka.clients import make_admin, make_consumer, make_producer
 from pipeline.kafka.health import Heartbeat
+from pipeline.kafka.produce import produce
 from pipeline.kafka.settings import KafkaSettings
 from pipeline.llm.attempt import Completion, LLMAttempt
 from pipeline.llm.sim.runner import SimulatorAdmin, SimulatorProcess
@@ -64,12 +65,7 @@ def produce_questions(kafka: KafkaSettings, topic: str, n: int, experiment: str)
     for seq, q in enumerate(synthesize(n, seed=5)):
         env = Envelope(experiment_id=experiment, send_seq=seq, policy=policy, intended_at=now,
                        created_at=now, **q.envelope_fields())
-        while True:
-            try:
-                producer.produce(topic, value=encode(env), key=env.kafka_key())
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce(producer, topic, encode(env), env.kafka_key())
     assert producer.flush(60) == 0
 
 
