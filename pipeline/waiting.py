@@ -24,7 +24,7 @@ class WaitTimeout(TimeoutError):
 
 
 def wait_until(
-    check: Callable[[], T],
+    check: Callable[[], T | None],
     timeout_s: float,
     *,
     what: str | Callable[[], str],
@@ -33,9 +33,10 @@ def wait_until(
     backoff: float = 1.5,
     error: Callable[[str], BaseException] = WaitTimeout,
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> T:
-    """Call ``check`` until it returns a truthy value, and return that value.
+    """Call ``check`` until it returns a truthy value, and return that value (``None``, ``False``,
+    ``0`` and empty containers all mean "not yet": wrap a value that may be falsy).
 
     ``check`` runs at least once, even with a deadline already past; it may raise to end the
     wait early (a job that failed instead of starting, say). When the deadline passes with a
