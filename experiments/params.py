@@ -1,8 +1,10 @@
-"""The Airflow trigger form of the `experiment` DAG, generated from the experiment spec's schema.
+"""The Airflow trigger form of the `experiment` DAG, generated from the experiment spec's model.
 
 Each flat spec field (``retry_base_s``) becomes one typed Param carrying the very JSON schema of
-that field (type, title, description, enum, bounds), grouped in the form by the spec's sections.
-Nothing about a field is written twice: change the schema and the form follows.
+that field (type, title, description, enum, bounds), as :class:`experiments.spec.ExperimentSpec`
+generates it, grouped in the form by the spec's sections. Nothing about a field is written twice:
+change the model and the form follows (tests/unit/experiments/test_form_bounds.py checks that the
+form and the model accept the same values).
 """
 
 from __future__ import annotations

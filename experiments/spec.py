@@ -1,8 +1,8 @@
-"""The experiment spec: one JSON schema for the YAML files in experiments/specs/, the Airflow
-trigger form, and `harness trigger --set`.
+"""The experiment spec: one pydantic model for the YAML files in experiments/specs/, the Airflow
+trigger form (its JSON schema, see experiments.params), and `harness trigger --set`.
 
-A spec has a few top-level fields and six sections, each a flat object so that every property is
-one field of the trigger form:
+A spec has a few top-level fields and six sections, each a flat model so that every field is one
+field of the trigger form:
 
     name, description, tags, seed, repeats, warmup_s, drain_timeout_s, slo_s
     dataset:  source, path, size, offset, repeat_share
@@ -13,442 +13,103 @@ one field of the trigger form:
     scoring:  threshold, max_rounds, scorer
     workers:  count, concurrency
 
+The sections reuse the pipeline's own models instead of restating their bounds: the retry section
+is :class:`pipeline.retry.spec.RetryPolicySpec` plus one field, and the arrival fields take their
+types (bounds included) from :mod:`pipeline.arrivals`, whose process for the chosen kind also
+checks the section. So the form, the YAML files and the run accept the same values.
+
 The form flattens sections as ``<section>_<field>`` (``retry_base_s``); :func:`flatten` and
-:func:`unflatten` convert, and :func:`validate` checks either shape against the one schema,
-raising :class:`SpecError` with the offending field's name.
+:func:`unflatten` convert, and :func:`validate` checks either shape against the one model,
+raising :class:`SpecError` that names the field by title and path
+(``Rate (questions/s) (arrival.rate): must be > 0, got 0``).
 """
 
 from __future__ import annotations
 
 import copy
-import re
+import functools
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import jsonschema
 import yaml
+from pydantic import Field, model_validator
 
-from pipeline.arrivals import ArrivalSpecError, build_arrival
+from pipeline.arrivals import ARRIVALS, Burstiness, Period, Rate, RateOrZero, build_arrival
 from pipeline.llm.sim.profiles import NAMED_PROFILES
-from pipeline.retry.spec import PolicySpecError, policy_schema, validate_spec
+from pipeline.retry.spec import RetryPolicySpec
+from pipeline.spec_model import SpecError, SpecModel, form_schema, one_of, rule, validate_model
+
+__all__ = [
+    "ARRIVAL_KINDS",
+    "SCORERS",
+    "SECTIONS",
+    "SPECS_DIR",
+    "ExperimentSpec",
+    "SpecError",
+    "apply_overrides",
+    "arrival_spec",
+    "defaults",
+    "flat_properties",
+    "flatten",
+    "load",
+    "retry_policy",
+    "schema",
+    "unflatten",
+    "validate",
+]
 
 SPECS_DIR = Path(__file__).parent / "specs"
 SECTIONS = ("dataset", "arrival", "llm", "retry", "scoring", "workers")
-ARRIVAL_KINDS = ("constant", "poisson", "gamma", "onoff", "ramp", "step", "trace")
+ARRIVAL_KINDS: tuple[str, ...] = tuple(ARRIVALS)
 SCORERS = ("lexical", "minilm")
+DEFAULT_NAME = "demo"
+STEPS_PATTERN = r"^\s*\d+(\.\d+)?\s*:\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?\s*:\s*\d+(\.\d+)?)*\s*$"
+
+ArrivalKind = one_of(ARRIVAL_KINDS)
+ProfileName = one_of(NAMED_PROFILES)
+Scorer = Literal["lexical", "minilm"]
 
 
-class SpecError(ValueError):
-    """An invalid experiment spec; ``field`` names the offending field (``retry.base_s``)."""
+class DatasetSection(SpecModel):
+    """Where the questions come from."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"experiment spec: field {field!r}: {message}")
-        self.field = field
-        self.message = message
-
-
-def _p(
-    type_: str | list[str], title: str, description: str, default: Any, **extra: Any
-) -> dict[str, Any]:
-    return {"type": type_, "title": title, "description": description, "default": default, **extra}
-
-
-def _retry_section() -> dict[str, Any]:
-    schema = policy_schema()
-    props = copy.deepcopy(schema["properties"])
-    props["max_deferrals"] = _p(
-        "integer",
-        "Max deferrals",
-        "Hand-offs to a retry tier topic (rate limits, quota) per round before the question is "
-        "dead-lettered.",
-        5,
-        minimum=0,
-        maximum=100,
+    source: Literal["synthetic", "yahoo_csv", "hf"] = Field(
+        "synthetic",
+        title="Dataset source",
+        description="synthetic: the deterministic synthetic corpus; yahoo_csv: the 4-column "
+        "Yahoo! Answers CSV; hf: the Hugging Face yahoo_answers_topics layout.",
     )
-    return {
-        "type": "object",
-        "title": "Retry policy",
-        "additionalProperties": False,
-        "properties": props,
-        "default": {},
-    }
-
-
-def schema() -> dict[str, Any]:
-    """The JSON schema (draft 2020-12) of an experiment spec. A fresh copy on each call."""
-    sections: dict[str, dict[str, Any]] = {
-        "dataset": {
-            "title": "Dataset",
-            "properties": {
-                "source": _p(
-                    "string",
-                    "Dataset source",
-                    "synthetic: the deterministic synthetic corpus; yahoo_csv: the 4-column "
-                    "Yahoo! Answers CSV; hf: the Hugging Face yahoo_answers_topics layout.",
-                    "synthetic",
-                    enum=["synthetic", "yahoo_csv", "hf"],
-                ),
-                "path": _p(
-                    "string", "Dataset file", "File for yahoo_csv / hf (ignored for synthetic).", ""
-                ),
-                "size": _p(
-                    "integer",
-                    "Question pool size",
-                    "Questions taken from the dataset.",
-                    200,
-                    minimum=1,
-                    maximum=1_000_000,
-                ),
-                "offset": _p(
-                    "integer",
-                    "Offset",
-                    "Rows skipped before the pool starts.",
-                    0,
-                    minimum=0,
-                    maximum=10_000_000,
-                ),
-                "repeat_share": _p(
-                    "number",
-                    "Repeat share",
-                    "Share of sends that ask a question asked before (cache hits once answered).",
-                    0.0,
-                    minimum=0,
-                    maximum=1,
-                ),
-            },
-        },
-        "arrival": {
-            "title": "Arrival process",
-            "properties": {
-                "kind": _p(
-                    "string",
-                    "Arrival process",
-                    "constant, poisson, gamma (bursty, cv), onoff, ramp, step or trace replay.",
-                    "poisson",
-                    enum=list(ARRIVAL_KINDS),
-                ),
-                "rate": _p(
-                    "number",
-                    "Rate (questions/s)",
-                    "Mean arrival rate (constant, poisson, gamma, onoff while on).",
-                    5.0,
-                    exclusiveMinimum=0,
-                    maximum=10_000,
-                ),
-                "duration_s": _p(
-                    "number",
-                    "Duration (s)",
-                    "How long the load is generated.",
-                    60.0,
-                    exclusiveMinimum=0,
-                    maximum=86_400,
-                ),
-                "cv": _p(
-                    "number",
-                    "Burstiness (cv)",
-                    "gamma: coefficient of variation of the gaps (1 = Poisson; higher = burstier).",
-                    2.0,
-                    exclusiveMinimum=0,
-                    maximum=100,
-                ),
-                "on_s": _p(
-                    "number",
-                    "On time (s)",
-                    "onoff: length of a burst.",
-                    5.0,
-                    exclusiveMinimum=0,
-                    maximum=86_400,
-                ),
-                "off_s": _p(
-                    "number",
-                    "Off time (s)",
-                    "onoff: silence between bursts.",
-                    5.0,
-                    minimum=0,
-                    maximum=86_400,
-                ),
-                "rate_from": _p(
-                    "number",
-                    "Ramp start rate",
-                    "ramp: rate at t=0.",
-                    1.0,
-                    minimum=0,
-                    maximum=10_000,
-                ),
-                "rate_to": _p(
-                    "number",
-                    "Ramp end rate",
-                    "ramp: rate at the end of the ramp.",
-                    10.0,
-                    minimum=0,
-                    maximum=10_000,
-                ),
-                "ramp_s": _p(
-                    "number",
-                    "Ramp time (s)",
-                    "ramp: seconds from rate_from to rate_to.",
-                    60.0,
-                    exclusiveMinimum=0,
-                    maximum=86_400,
-                ),
-                "steps": _p(
-                    "string",
-                    "Steps",
-                    "step: 't:rate' pairs, e.g. '0:2, 30:8, 60:4'.",
-                    "0:2, 30:8",
-                    pattern=r"^\s*\d+(\.\d+)?\s*:\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?\s*:\s*\d+(\.\d+)?)*\s*$",
-                ),
-                "trace_path": _p(
-                    "string", "Trace file", "trace: a file of send offsets (seconds).", ""
-                ),
-            },
-        },
-        "llm": {
-            "title": "LLM backend",
-            "properties": {
-                "backend": _p(
-                    "string",
-                    "Backend",
-                    "simulator: the built-in simulator (fault profiles); "
-                    "openai: any OpenAI-compatible endpoint at base_url (its API key comes from "
-                    "HARNESS_LLM_API_KEY, never from the spec).",
-                    "simulator",
-                    enum=["simulator", "openai"],
-                ),
-                "base_url": _p(
-                    "string", "Base URL", "OpenAI-compatible base URL (backend openai).", ""
-                ),
-                "model": _p("string", "Model", "Model name sent with every request.", "sim-gpt"),
-                "profile": _p(
-                    "string",
-                    "Fault profile",
-                    "The simulator's fault profile for this run: "
-                    + "; ".join(
-                        f"{k}: {v.get('description', '')}" for k, v in NAMED_PROFILES.items()
-                    ),
-                    "flaky",
-                    enum=list(NAMED_PROFILES),
-                ),
-                "max_tokens": _p(
-                    "integer",
-                    "Max tokens",
-                    "max_tokens per completion.",
-                    256,
-                    minimum=1,
-                    maximum=32_768,
-                ),
-                "timeout_s": _p(
-                    "number",
-                    "Attempt timeout (s)",
-                    "Deadline of one LLM attempt.",
-                    30.0,
-                    exclusiveMinimum=0,
-                    maximum=600,
-                ),
-                "stop_after_quota_errors": _p(
-                    "integer",
-                    "Stop after quota errors",
-                    "Stop sending new questions once the workers have recorded this many "
-                    "quota-exhausted (429 insufficient_quota) LLM attempts for the run; what was "
-                    "sent still finishes. 0 = never stop early.",
-                    0,
-                    minimum=0,
-                    maximum=1_000_000,
-                ),
-            },
-        },
-        "retry": _retry_section(),
-        "scoring": {
-            "title": "Scoring and regeneration",
-            "properties": {
-                "threshold": _p(
-                    "number",
-                    "Score threshold",
-                    "Answers scoring below it are regenerated while rounds are left.",
-                    0.3,
-                    minimum=-1,
-                    maximum=1,
-                ),
-                "max_rounds": _p(
-                    "integer",
-                    "Max regeneration rounds",
-                    "Regenerations allowed after the first answer (0 = never regenerate).",
-                    2,
-                    minimum=0,
-                    maximum=20,
-                ),
-                "scorer": _p(
-                    "string",
-                    "Scorer",
-                    "lexical: fast token cosine; minilm: the seed's metric, "
-                    "all-MiniLM-L6-v2 embedding cosine.",
-                    "lexical",
-                    enum=list(SCORERS),
-                ),
-            },
-        },
-        "workers": {
-            "title": "Workers",
-            "properties": {
-                "count": _p(
-                    "integer",
-                    "Worker processes",
-                    "LLM worker processes in the consumer group.",
-                    1,
-                    minimum=1,
-                    maximum=6,
-                ),
-                "concurrency": _p(
-                    "integer",
-                    "Requests in flight per worker",
-                    "Bound on concurrent LLM calls per worker.",
-                    64,
-                    minimum=1,
-                    maximum=2000,
-                ),
-            },
-        },
-    }
-    properties: dict[str, Any] = {
-        "name": _p(
-            "string",
-            "Run name",
-            "Runs of the same name are compared with each other.",
-            "demo",
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$",
-        ),
-        "description": _p("string", "Description", "Free text kept with the run.", ""),
-        "tags": {
-            "type": "array",
-            "title": "Tags",
-            "description": "Labels kept with the run.",
-            "items": {"type": "string", "maxLength": 50},
-            "default": [],
-        },
-        "seed": _p(
-            "integer",
-            "Seed",
-            "Seeds arrivals, question choice and the simulator.",
-            42,
-            minimum=0,
-            maximum=2**31 - 1,
-        ),
-        "repeats": _p(
-            "integer",
-            "Repeats",
-            "Runs of the same spec (confidence intervals need >= 2).",
-            1,
-            minimum=1,
-            maximum=20,
-        ),
-        "warmup_s": _p(
-            "number",
-            "Warm-up (s)",
-            "Trimmed from the start of the steady state.",
-            5.0,
-            minimum=0,
-            maximum=3600,
-        ),
-        "drain_timeout_s": _p(
-            "number",
-            "Drain timeout (s)",
-            "How long to wait for every question to reach a terminal state after the load ends.",
-            300.0,
-            minimum=1,
-            maximum=86_400,
-        ),
-        "slo_s": _p(
-            "number",
-            "Latency SLO (s)",
-            "Goodput counts accepted answers within it; 0 = none.",
-            0.0,
-            minimum=0,
-            maximum=86_400,
-        ),
-    }
-    for name, section in sections.items():
-        section.setdefault("type", "object")
-        section.setdefault("additionalProperties", False)
-        section.setdefault("default", {})
-        properties[name] = section
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://harness.local/schemas/experiment.schema.json",
-        "title": "Experiment spec",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["name"],
-        "properties": properties,
-    }
-
-
-def defaults() -> dict[str, Any]:
-    """A complete spec made of every default."""
-    out: dict[str, Any] = {}
-    for key, prop in schema()["properties"].items():
-        if prop.get("type") == "object":
-            out[key] = {k: copy.deepcopy(v.get("default")) for k, v in prop["properties"].items()}
-        else:
-            out[key] = copy.deepcopy(prop.get("default"))
-    return out
-
-
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key].update(copy.deepcopy(dict(value)))
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _field_of(error: jsonschema.ValidationError) -> str:
-    path = [str(p) for p in error.absolute_path]
-    if error.validator == "additionalProperties":
-        extra = re.findall(r"'([^']+)'", error.message)
-        path.append(extra[0] if extra else "?")
-    elif error.validator == "required":
-        missing = re.findall(r"'([^']+)'", error.message)
-        path.append(missing[0] if missing else "?")
-    return ".".join(path) or "$"
-
-
-def validate(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate SPEC (nested or flat), fill the defaults, and return the complete nested spec.
-
-    Raises SpecError naming the first offending field.
-    """
-    nested = (
-        unflatten(spec)
-        if any("_" in k and k.split("_", 1)[0] in SECTIONS for k in spec)
-        else dict(spec)
+    path: str = Field(
+        "", title="Dataset file", description="File for yahoo_csv / hf (ignored for synthetic)."
     )
-    validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(nested), key=lambda e: list(e.absolute_path))
-    if errors:
-        error = errors[0]
-        raise SpecError(_field_of(error), error.message)
-    full = _merge(defaults(), nested)
-    try:
-        validate_spec({k: v for k, v in full["retry"].items() if k != "max_deferrals"})
-    except PolicySpecError as exc:
-        raise SpecError(f"retry.{exc.field}", str(exc)) from exc
-    try:
-        build_arrival(arrival_spec(full), seed=full["seed"])
-    except ArrivalSpecError as exc:
-        raise SpecError(f"arrival.{getattr(exc, 'field', 'kind')}", str(exc)) from exc
-    if full["dataset"]["source"] != "synthetic" and not full["dataset"]["path"]:
-        raise SpecError("dataset.path", f"required for source {full['dataset']['source']!r}")
-    if full["llm"]["backend"] == "openai" and not full["llm"]["base_url"]:
-        raise SpecError("llm.base_url", "required for backend 'openai'")
-    return full
+    size: int = Field(
+        200,
+        ge=1,
+        le=1_000_000,
+        title="Question pool size",
+        description="Questions taken from the dataset.",
+    )
+    offset: int = Field(
+        0, ge=0, le=10_000_000, title="Offset", description="Rows skipped before the pool starts."
+    )
+    repeat_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        title="Repeat share",
+        description="Share of sends that ask a question asked before (cache hits once answered).",
+    )
+
+    @model_validator(mode="after")
+    def _file_when_not_synthetic(self) -> DatasetSection:
+        if self.source != "synthetic" and not self.path:
+            raise rule("path", f"required for source {self.source!r}")
+        return self
 
 
-def arrival_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The pipeline.arrivals spec for this experiment's arrival section."""
-    a = spec["arrival"]
+def _process_spec(a: Mapping[str, Any]) -> dict[str, Any]:
+    """The pipeline.arrivals spec of a (flat) arrival section: the chosen kind's fields only."""
     kind = a["kind"]
     if kind in ("constant", "poisson"):
         return {"kind": kind, "rate": a["rate"]}
@@ -457,12 +118,8 @@ def arrival_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "onoff":
         return {"kind": kind, "rate": a["rate"], "on_s": a["on_s"], "off_s": a["off_s"]}
     if kind == "ramp":
-        return {
-            "kind": kind,
-            "rate_from": a["rate_from"],
-            "rate_to": a["rate_to"],
-            "ramp_s": a["ramp_s"],
-        }
+        return {"kind": kind, "rate_from": a["rate_from"], "rate_to": a["rate_to"],
+                "ramp_s": a["ramp_s"]}
     if kind == "step":
         steps = [
             [float(x) for x in pair.split(":")] for pair in a["steps"].split(",") if pair.strip()
@@ -471,9 +128,270 @@ def arrival_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {"kind": "trace", "path": a["trace_path"]}
 
 
+# The arrival process's fields that are not fields of the flat section, and the section field
+# holding them.
+_PROCESS_TO_SECTION = {"path": "trace_path", "offsets": "trace_path", "steps": "steps", "$": "kind"}
+
+
+class ArrivalSection(SpecModel):
+    """When questions are sent. Every field has the bounds of the arrival process field it feeds
+    (pipeline.arrivals); the process of the chosen kind then checks the rules across fields."""
+
+    kind: ArrivalKind = Field(
+        "poisson",
+        title="Arrival process",
+        description="constant, poisson, gamma (bursty, cv), onoff, ramp, step or trace replay.",
+    )
+    rate: Rate = Field(
+        5.0,
+        title="Rate (questions/s)",
+        description="Mean arrival rate (constant, poisson, gamma, onoff while on).",
+    )
+    duration_s: float = Field(
+        60.0, gt=0, le=86_400, title="Duration (s)", description="How long the load is generated."
+    )
+    cv: Burstiness = Field(
+        2.0,
+        title="Burstiness (cv)",
+        description="gamma: coefficient of variation of the gaps (1 = Poisson; higher = burstier).",
+    )
+    on_s: Period = Field(5.0, title="On time (s)", description="onoff: length of a burst.")
+    off_s: Period = Field(5.0, title="Off time (s)", description="onoff: silence between bursts.")
+    rate_from: RateOrZero = Field(1.0, title="Ramp start rate", description="ramp: rate at t=0.")
+    rate_to: RateOrZero = Field(
+        10.0, title="Ramp end rate", description="ramp: rate at the end of the ramp."
+    )
+    ramp_s: Period = Field(
+        60.0, title="Ramp time (s)", description="ramp: seconds from rate_from to rate_to."
+    )
+    steps: str = Field(
+        "0:2, 30:8",
+        pattern=STEPS_PATTERN,
+        title="Steps",
+        description="step: 't:rate' pairs, e.g. '0:2, 30:8, 60:4'.",
+    )
+    trace_path: str = Field(
+        "", title="Trace file", description="trace: a file of send offsets (seconds)."
+    )
+
+    @model_validator(mode="after")
+    def _process_accepts(self) -> ArrivalSection:
+        if self.kind == "trace" and not self.trace_path:
+            raise rule("trace_path", "required for kind 'trace'")
+        try:
+            build_arrival(_process_spec(self.model_dump()))
+        except SpecError as exc:
+            head = exc.field.split(".", 1)[0]
+            raise rule(_PROCESS_TO_SECTION.get(head, head), exc.message) from None
+        return self
+
+
+class LLMSection(SpecModel):
+    """The LLM the workers call."""
+
+    backend: Literal["simulator", "openai"] = Field(
+        "simulator",
+        title="Backend",
+        description="simulator: the built-in simulator (fault profiles); openai: any "
+        "OpenAI-compatible endpoint at base_url (its API key comes from HARNESS_LLM_API_KEY, "
+        "never from the spec).",
+    )
+    base_url: str = Field(
+        "", title="Base URL", description="OpenAI-compatible base URL (backend openai)."
+    )
+    model: str = Field("sim-gpt", title="Model", description="Model name sent with every request.")
+    profile: ProfileName = Field(
+        "flaky",
+        title="Fault profile",
+        description="The simulator's fault profile for this run: "
+        + "; ".join(f"{k}: {v.get('description', '')}" for k, v in NAMED_PROFILES.items()),
+    )
+    max_tokens: int = Field(
+        256, ge=1, le=32_768, title="Max tokens", description="max_tokens per completion."
+    )
+    timeout_s: float = Field(
+        30.0, gt=0, le=600, title="Attempt timeout (s)", description="Deadline of one LLM attempt."
+    )
+    stop_after_quota_errors: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        title="Stop after quota errors",
+        description="Stop sending new questions once the workers have recorded this many "
+        "quota-exhausted (429 insufficient_quota) LLM attempts for the run; what was sent still "
+        "finishes. 0 = never stop early.",
+    )
+
+    @model_validator(mode="after")
+    def _endpoint_for_openai(self) -> LLMSection:
+        if self.backend == "openai" and not self.base_url:
+            raise rule("base_url", "required for backend 'openai'")
+        return self
+
+
+class RetrySection(RetryPolicySpec):
+    """The retry policy the records carry, plus the worker's deferral limit."""
+
+    max_deferrals: int = Field(
+        5,
+        ge=0,
+        le=100,
+        title="Max deferrals",
+        description="Hand-offs to a retry tier topic (rate limits, quota) per round before the "
+        "question is dead-lettered.",
+    )
+
+
+class ScoringSection(SpecModel):
+    """How answers are scored, and when they are regenerated."""
+
+    threshold: float = Field(
+        0.3,
+        ge=-1,
+        le=1,
+        title="Score threshold",
+        description="Answers scoring below it are regenerated while rounds are left.",
+    )
+    max_rounds: int = Field(
+        2,
+        ge=0,
+        le=20,
+        title="Max regeneration rounds",
+        description="Regenerations allowed after the first answer (0 = never regenerate).",
+    )
+    scorer: Scorer = Field(
+        "lexical",
+        title="Scorer",
+        description="lexical: fast token cosine; minilm: the seed's metric, all-MiniLM-L6-v2 "
+        "embedding cosine.",
+    )
+
+
+class WorkersSection(SpecModel):
+    """The LLM worker processes."""
+
+    count: int = Field(
+        1,
+        ge=1,
+        le=6,
+        title="Worker processes",
+        description="LLM worker processes in the consumer group.",
+    )
+    concurrency: int = Field(
+        64,
+        ge=1,
+        le=2000,
+        title="Requests in flight per worker",
+        description="Bound on concurrent LLM calls per worker.",
+    )
+
+
+class ExperimentSpec(SpecModel):
+    """An experiment: the load, the LLM, the retry policy, scoring and workers."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$",
+        title="Run name",
+        description="Runs of the same name are compared with each other.",
+        json_schema_extra={"default": DEFAULT_NAME},  # required in a spec; the form's default
+    )
+    description: str = Field("", title="Description", description="Free text kept with the run.")
+    tags: list[Annotated[str, Field(max_length=50)]] = Field(
+        [], title="Tags", description="Labels kept with the run."
+    )
+    seed: int = Field(
+        42,
+        ge=0,
+        le=2**31 - 1,
+        title="Seed",
+        description="Seeds arrivals, question choice and the simulator.",
+    )
+    repeats: int = Field(
+        1,
+        ge=1,
+        le=20,
+        title="Repeats",
+        description="Runs of the same spec (confidence intervals need >= 2).",
+    )
+    warmup_s: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        title="Warm-up (s)",
+        description="Trimmed from the start of the steady state.",
+    )
+    drain_timeout_s: float = Field(
+        300.0,
+        ge=1,
+        le=86_400,
+        title="Drain timeout (s)",
+        description="How long to wait for every question to reach a terminal state after the load "
+        "ends.",
+    )
+    slo_s: float = Field(
+        0.0,
+        ge=0,
+        le=86_400,
+        title="Latency SLO (s)",
+        description="Goodput counts accepted answers within it; 0 = none.",
+    )
+    dataset: DatasetSection = Field(DatasetSection(), title="Dataset")
+    arrival: ArrivalSection = Field(ArrivalSection(), title="Arrival process")
+    llm: LLMSection = Field(LLMSection(), title="LLM backend")
+    retry: RetrySection = Field(RetrySection(), title="Retry policy")
+    scoring: ScoringSection = Field(ScoringSection(), title="Scoring and regeneration")
+    workers: WorkersSection = Field(WorkersSection(), title="Workers")
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    return {
+        **form_schema(ExperimentSpec),
+        "$id": "https://harness.local/schemas/experiment.schema.json",
+        "title": "Experiment spec",
+    }
+
+
+def schema() -> dict[str, Any]:
+    """The JSON schema (draft 2020-12) of an experiment spec, generated from
+    :class:`ExperimentSpec`. A fresh copy on each call."""
+    return copy.deepcopy(_schema())
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    return ExperimentSpec.model_validate({"name": DEFAULT_NAME}).model_dump(mode="json")
+
+
+def defaults() -> dict[str, Any]:
+    """A complete spec made of every default (named ``demo``)."""
+    return copy.deepcopy(_defaults())
+
+
+def _is_flat(spec: Mapping[str, Any]) -> bool:
+    return any("_" in k and k.split("_", 1)[0] in SECTIONS for k in spec)
+
+
+def validate(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate SPEC (nested or flat), fill the defaults, and return the complete nested spec as
+    a plain JSON-able dict (Airflow passes it between tasks).
+
+    Raises SpecError naming the first offending field by title and dotted path.
+    """
+    if not isinstance(spec, Mapping):
+        raise SpecError("$", f"expected an object, got {type(spec).__name__}")
+    nested = unflatten(spec) if _is_flat(spec) else dict(spec)
+    return validate_model(ExperimentSpec, nested).model_dump(mode="json")
+
+
+def arrival_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The pipeline.arrivals spec for this experiment's arrival section."""
+    return _process_spec(spec["arrival"])
+
+
 def retry_policy(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The retry-policy spec the records carry (pipeline.retry.spec format)."""
-    return {k: v for k, v in spec["retry"].items() if k != "max_deferrals"}
+    return {k: v for k, v in spec["retry"].items() if k in RetryPolicySpec.model_fields}
 
 
 # --- flat form view --------------------------------------------------------------------------

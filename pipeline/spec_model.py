@@ -20,7 +20,7 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 __all__ = [
@@ -77,9 +77,34 @@ class SpecError(ValueError):
 
 class SpecModel(BaseModel):
     """Base of every spec model: unknown fields are errors, values keep their JSON types (no
-    "2" for 2), infinities and NaN are refused."""
+    "2" for 2), infinities and NaN are refused.
+
+    JSON has one number type, and JSON schema calls 5.0 an integer: so does a spec model (an
+    integral float given for an ``int`` field is that int), lest a value the form accepts be
+    refused by the run."""
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_floats_are_ints(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        fixed = {
+            name: int(value)
+            for name, info in cls.model_fields.items()
+            if _holds_int(info.annotation)
+            and isinstance(value := data.get(name), float)
+            and value.is_integer()
+        }
+        return {**data, **fixed} if fixed else data
+
+
+def _holds_int(annotation: Any) -> bool:
+    """``int`` or ``int | None``."""
+    return annotation is int or (
+        int in get_args(annotation) and set(get_args(annotation)) <= {int, type(None)}
+    )
 
 
 def one_of(values: Iterable[str]) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -34,12 +35,52 @@ def test_every_shipped_spec_is_valid(path: Path):
     ({"bogus": 1}, "bogus"),
     ({"retry": {"bogus": 1}}, "retry.bogus"),
     ({"name": "bad name!"}, "name"),
+    ({"arrival": {"kind": "trace"}}, "arrival.trace_path"),
+    ({"arrival": {"kind": "ramp", "rate_from": 0, "rate_to": 0}}, "arrival.rate_to"),
+    ({"arrival": {"kind": "step", "steps": "0:2, 0:4"}}, "arrival.steps"),
+    ({"retry": {"jitter": "decorrelated", "base_s": 0}}, "retry.base_s"),
+    ({"retry": {"max_deferrals": 101}}, "retry.max_deferrals"),
+    ({"workers": {"count": 2.5}}, "workers.count"),
+    ({"seed": "7"}, "seed"),
 ])
 def test_invalid_values_are_refused_naming_the_field(patch, field):
     with pytest.raises(spec.SpecError) as info:
         spec.validate({"name": "x", **patch})
     assert info.value.field == field
     assert field in str(info.value)
+
+
+def test_errors_name_the_field_by_title_and_path():
+    with pytest.raises(spec.SpecError) as info:
+        spec.validate({"name": "x", "retry": {"base_s": -1}})
+    assert str(info.value) == "Base delay (s) (retry.base_s): must be >= 0, got -1"
+    assert isinstance(info.value, ValueError) and info.value.title == "Base delay (s)"
+    with pytest.raises(spec.SpecError, match=r"^Run name \(name\): required$"):
+        spec.validate({})
+    with pytest.raises(spec.SpecError) as info:
+        spec.validate(["name"])  # type: ignore[arg-type]
+    assert info.value.field == "$"
+
+
+def test_validated_spec_is_plain_json():
+    """Airflow passes the validated spec between tasks as JSON."""
+    full = spec.validate({"name": "x", "workers": {"count": 2.0}, "arrival": {"rate": 4}})
+    assert json.loads(json.dumps(full)) == full
+    assert full["workers"]["count"] == 2 and type(full["workers"]["count"]) is int
+    assert spec.defaults() == spec.validate({"name": "demo"})
+
+
+def test_sections_reuse_the_pipeline_models():
+    from pipeline.retry.spec import RetryPolicySpec, default_spec
+
+    retry = spec.ExperimentSpec.model_fields["retry"].annotation
+    assert issubclass(retry, RetryPolicySpec)
+    assert spec.retry_policy(spec.defaults()) == default_spec()
+    policy_props = spec.schema()["properties"]["retry"]["properties"]
+    from pipeline.retry.spec import policy_schema
+
+    for name, prop in policy_schema()["properties"].items():
+        assert policy_props[name] == prop, name
 
 
 def test_flat_form_round_trip():

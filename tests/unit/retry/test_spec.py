@@ -101,6 +101,11 @@ def test_the_one_spec_error() -> None:
         validate_spec({"base_s": -1})
 
 
+def test_an_integral_float_is_an_integer() -> None:
+    """JSON schema (so the Airflow form) calls 3.0 an integer; so does the model."""
+    assert type(validate_spec({"max_attempts": 3.0})["max_attempts"]) is int
+
+
 def test_validated_spec_is_plain_json() -> None:
     import json
 
