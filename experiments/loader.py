@@ -6,9 +6,11 @@ calls :func:`load_run` in-process. Either way it:
 
 1. claims the run (once: a second process for the same run exits without sending anything);
 2. waits until no other run has questions in the shared pipeline, then takes the pipeline
-   (isolation; refused with the blocking runs named after ``isolation_timeout_s``);
+   (isolation; refused with the blocking runs named after ``isolation_timeout_s``); a run whose
+   fault schedule names a service outside the local stack is refused here;
 3. switches the simulator to the run's fault profile and records its counters;
-4. sends the load of every repeat, draining each repeat but the last before the next starts;
+4. sends the load of every repeat, draining each repeat but the last before the next starts,
+   with the spec's fault schedule (:mod:`experiments.faults`) beside each repeat's load;
 5. leaves the run in phase ``draining``: the drain wait takes it from there.
 
 While it lives it beats the run's heartbeat, so a wait notices a dead load process. An error
@@ -114,6 +116,13 @@ def load_run(label: str, progress: Callable[[str], None] | None = None,
             return False
         with Heartbeat(label):
             try:
+                from experiments.faults import unreachable_targets
+
+                unreachable = unreachable_targets(run.spec.get("faults") or [])
+                if unreachable:
+                    raise Refused(f"refused: the fault schedule targets services outside the "
+                                  f"local stack, which the runner cannot reach: "
+                                  f"{', '.join(unreachable)}")
                 store.set_phase(label, "waiting")
                 wait_for_pipeline(db, label, settings)
                 counters = runner.configure_llm(run.spec)
@@ -125,6 +134,8 @@ def load_run(label: str, progress: Callable[[str], None] | None = None,
                                default=time.time())
                 store.set_phase(label, "draining", load_finished_at=finished)
                 log.info("run %s: load sent; draining", label)
+                for faults in handle.fault_runners:  # a fault scheduled during the drain
+                    faults.wait()
             except BaseException as exc:
                 reason = str(exc) if isinstance(exc, Refused) else (
                     f"the load failed: {type(exc).__name__}: {exc}")

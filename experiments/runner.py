@@ -53,9 +53,13 @@ class RunHandle:
     experiment_ids: list[str]
     report_dir: str
     load: list[dict[str, Any]] = field(default_factory=list)  # LoadSummary per repeat
+    #: the fault schedules still running in this process (not part of the handle's data)
+    fault_runners: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("fault_runners", None)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunHandle:
@@ -185,16 +189,22 @@ def generate(handle: RunHandle, spec: Mapping[str, Any],
     """Send the load of every repeat (the load process's step). Each repeat but the last is
     drained before the next starts (so repeats do not overlap); the drain wait takes the last.
     Each repeat's load summary is stored in its experiments row as soon as it is sent."""
+    from experiments.faults import FaultRunner, LocalStackInjector, parse_faults, record_in_events
     from pipeline.generator.load import run_load
     from pipeline.storage.experiments import ExperimentStore
 
     questions = questions_for(spec)
     store = ExperimentStore(_db())
     arrival = spec_module.arrival_spec(spec)
+    faults = parse_faults(spec.get("faults"))
     quota_db = _db()
+    fault_runners: list[FaultRunner] = []
     try:
         for index, experiment_id in enumerate(handle.experiment_ids):
             store.mark_started(experiment_id)
+            if faults:  # the schedule, relative to each repeat's load start
+                fault_runners.append(FaultRunner(faults, LocalStackInjector(),
+                                                 record=record_in_events(experiment_id)).start())
             stop_event = threading.Event()
             with QuotaWatch(experiment_id, int(spec["llm"]["stop_after_quota_errors"]),
                             stop_event, count=count_quota_errors_in(quota_db)) as watch:
@@ -215,10 +225,13 @@ def generate(handle: RunHandle, spec: Mapping[str, Any],
             if progress:
                 progress(message)
             if index < len(handle.experiment_ids) - 1:
+                if fault_runners:
+                    fault_runners[-1].wait()
                 wait_until_drained(handle, experiment_id, float(spec["drain_timeout_s"]))
     finally:
         quota_db.close()
         store.db.close()
+    handle.fault_runners = fault_runners
     return handle
 
 

@@ -10,14 +10,22 @@ import sys
 
 def _run(args: argparse.Namespace) -> int:
     from experiments import spec as spec_module
-    from experiments.runner import compare_with_previous, run_experiment
+    from experiments.runner import RunFailed, compare_with_previous, run_experiment
+    from harness import pipeline
 
     try:
         spec = spec_module.apply_overrides(spec_module.load(args.spec), args.set or [])
     except spec_module.SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    handle = run_experiment(spec, progress=print)
+    pipeline.ensure_pipeline(workers=spec["workers"]["count"],
+                             concurrency=spec["workers"]["concurrency"])
+    try:
+        handle = run_experiment(spec, label=args.label, progress=print)
+    except RunFailed as exc:
+        print(f"run {exc.handle.label} failed: {exc}", file=sys.stderr)
+        print(f"partial report: {exc.handle.report_dir}/index.html", file=sys.stderr)
+        return 1
     comparison = compare_with_previous(handle)
     print(f"report:     {handle.report_dir}/index.html")
     if comparison:
@@ -44,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run = sub.add_parser("run", help="run one experiment spec directly (no Airflow)")
     run.add_argument("spec")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a spec field")
+    run.add_argument("--label", help="the run's name and report folder (default: <name>-<time>)")
     run.set_defaults(func=_run)
     pipe = sub.add_parser("pipeline", help="the long-running pipeline: start | stop | status")
     pipe.add_argument("action", choices=["start", "stop", "status"])

@@ -1,0 +1,327 @@
+"""Infrastructure faults as an experiment input: the spec's ``faults`` schedule and its injection.
+
+A fault is ``{at_s, action, target, duration_s}`` (plus ``status`` for an LLM outage and
+``worker`` to pick one worker), ``at_s`` counted from the start of the load:
+
+======== ============================================================= =========================
+action   what happens                                                  targets
+======== ============================================================= =========================
+kill     SIGKILL; the supervisor restarts the process                  every service but ``llm``
+restart  a graceful stop, then a start                                 every service but ``llm``
+pause    SIGSTOP for ``duration_s``, then SIGCONT (a hung process)      every service but ``llm``
+outage   every LLM request fails with ``status`` for ``duration_s``     ``llm``
+======== ============================================================= =========================
+
+The load process (:mod:`experiments.loader`) runs the schedule beside the load with a
+:class:`FaultRunner`; each injected fault is recorded as a ``fault`` event of the run in
+PostgreSQL (written directly, since Kafka itself may be the target), which the report marks on its
+time series. Faults go through an :class:`Injector`: :class:`LocalStackInjector` drives the local
+stack's supervisord over its socket and the simulator's admin API; a target run outside the local
+stack (an external Kafka, Flink or PostgreSQL) cannot be reached, and the run is refused up front
+naming it (:func:`unreachable_targets`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+import xmlrpc.client
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import Field, model_validator
+
+from pipeline.spec_model import SpecModel, rule
+
+log = logging.getLogger(__name__)
+
+FaultAction = Literal["kill", "restart", "pause", "outage"]
+FaultTarget = Literal["kafka", "postgres", "flink-taskmanager", "flink-jobmanager", "storage",
+                      "relay", "worker", "events-sink", "llm"]
+
+#: supervisord program of each target (workers: worker-<n>)
+PROGRAMS: dict[str, str] = {
+    "kafka": "kafka", "postgres": "postgres", "flink-taskmanager": "flink-taskmanager",
+    "flink-jobmanager": "flink-jobmanager", "storage": "storage", "relay": "retry-relay",
+    "events-sink": "events-sink",
+}
+#: targets that an external service replaces (HARNESS_EXTERNAL_*): the runner cannot reach them
+EXTERNAL_ENV: dict[str, str] = {
+    "kafka": "HARNESS_EXTERNAL_KAFKA", "postgres": "HARNESS_EXTERNAL_PG_DSN",
+    "flink-taskmanager": "HARNESS_EXTERNAL_FLINK_URL",
+    "flink-jobmanager": "HARNESS_EXTERNAL_FLINK_URL",
+}
+
+
+class FaultSpec(SpecModel):
+    """One scheduled infrastructure fault."""
+
+    at_s: float = Field(ge=0, le=86_400, title="At (s)",
+                        description="When, in seconds after the load starts.")
+    action: FaultAction = Field(title="Action", description="kill (SIGKILL, restarted by the "
+                                "supervisor), restart (graceful), pause (SIGSTOP for duration_s, "
+                                "then SIGCONT), outage (llm only: every request fails).")
+    target: FaultTarget = Field(title="Target", description="The service the fault hits.")
+    duration_s: float = Field(0.0, ge=0, le=3_600, title="Duration (s)",
+                              description="pause and outage: how long the fault lasts.")
+    status: int = Field(503, ge=400, le=599, title="Outage status",
+                        description="outage: the HTTP status every LLM request gets.")
+    worker: int | None = Field(None, ge=0, le=63, title="Worker",
+                               description="target worker: which one (0-based); empty: all.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FaultSpec:
+        if (self.action == "outage") != (self.target == "llm"):
+            raise rule("target", "the llm target takes the outage action, and outage only the "
+                       "llm target")
+        if self.action in ("pause", "outage") and self.duration_s <= 0:
+            raise rule("duration_s", f"a {self.action} needs a duration_s above 0")
+        if self.worker is not None and self.target != "worker":
+            raise rule("worker", "only the worker target picks a worker")
+        return self
+
+
+def unreachable_targets(faults: Iterable[Mapping[str, Any] | FaultSpec],
+                        environ: Mapping[str, str] | None = None) -> list[str]:
+    """Targets of FAULTS that run outside the local stack (set by HARNESS_EXTERNAL_*)."""
+    environ = os.environ if environ is None else environ
+    names = {(f.target if isinstance(f, FaultSpec) else str(f["target"])) for f in faults}
+    return sorted(t for t in names if environ.get(EXTERNAL_ENV.get(t, ""), ""))
+
+
+class Injector(Protocol):
+    def inject(self, fault: FaultSpec) -> str:
+        """Start the fault; returns what was done, in a sentence."""
+        ...
+
+    def end(self, fault: FaultSpec) -> str:
+        """End a fault that lasts (pause, outage); returns what was done."""
+        ...
+
+
+def _state_home() -> Path:
+    home = os.environ.get("HARNESS_HOME")
+    return Path(home) if home else Path(__file__).resolve().parents[1] / ".state"
+
+
+class LocalStackInjector:
+    """Faults on the local stack: supervisord (its XML-RPC socket) and the simulator's admin API."""
+
+    def __init__(self, socket_path: Path | None = None, simulator_url: str | None = None,
+                 workers: Callable[[], list[str]] | None = None) -> None:
+        self.socket_path = socket_path or _state_home() / "run" / "supervisor.sock"
+        self.simulator_url = simulator_url
+        self._workers = workers
+
+    def _rpc(self) -> Any:
+        from supervisor.xmlrpc import SupervisorTransport
+
+        transport = SupervisorTransport(None, None, f"unix://{self.socket_path}")
+        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+
+    def programs(self, fault: FaultSpec) -> list[str]:
+        if fault.target != "worker":
+            return [PROGRAMS[fault.target]]
+        names = self._workers() if self._workers else sorted(
+            info["name"] for info in self._rpc().getAllProcessInfo()
+            if str(info["name"]).startswith("worker-"))
+        if fault.worker is None:
+            return names
+        wanted = f"worker-{fault.worker}"
+        if wanted not in names:
+            raise ValueError(f"fault on worker {fault.worker}: the fleet has {names}")
+        return [wanted]
+
+    def _admin(self) -> Any:
+        from pipeline.llm.settings import LLMSettings
+        from pipeline.llm.sim.runner import SimulatorAdmin
+
+        url = self.simulator_url or LLMSettings().base_url.rstrip("/").removesuffix("/v1")
+        return SimulatorAdmin(url)
+
+    def inject(self, fault: FaultSpec) -> str:
+        if fault.action == "outage":
+            self._admin().outage(status=fault.status, duration_s=fault.duration_s)
+            return f"LLM outage: every request {fault.status} for {fault.duration_s:g} s"
+        rpc = self._rpc()
+        done = []
+        for name in self.programs(fault):
+            if fault.action == "kill":
+                rpc.signalProcess(name, "KILL")
+            elif fault.action == "pause":
+                rpc.signalProcess(name, "STOP")
+            elif fault.action == "restart":
+                rpc.stopProcess(name, True)
+                rpc.startProcess(name, True)
+            done.append(name)
+        return f"{fault.action} {', '.join(done)}"
+
+    def end(self, fault: FaultSpec) -> str:
+        if fault.action == "outage":
+            self._admin().end_outage()
+            return "LLM outage ended"
+        if fault.action == "pause":
+            rpc = self._rpc()
+            names = self.programs(fault)
+            for name in names:
+                rpc.signalProcess(name, "CONT")
+            return f"resumed {', '.join(names)}"
+        return ""
+
+
+@dataclass
+class Injected:
+    """A fault as it happened (written to the run's events as a ``fault`` event)."""
+
+    fault: dict[str, Any]
+    started_at: float
+    ended_at: float | None = None
+    detail: str = ""
+    error: str | None = None
+
+    def attrs(self) -> dict[str, Any]:
+        return {**self.fault, "started_at": self.started_at, "ended_at": self.ended_at,
+                "detail": self.detail, "error": self.error}
+
+
+@dataclass
+class FaultRunner:
+    """Runs a schedule of faults from a thread of its own, relative to ``start``; every fault
+    is recorded through ``record`` (the events table) when it ends, or at once when it does not
+    last. Stops early on :meth:`stop` (a pause or outage in progress is ended)."""
+
+    faults: Sequence[FaultSpec]
+    injector: Injector
+    record: Callable[[Injected], None] = lambda injected: None
+    clock: Callable[[], float] = time.time
+    done: list[Injected] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start = 0.0
+
+    def start(self, at: float | None = None) -> FaultRunner:
+        self._start = self.clock() if at is None else at
+        self._thread = threading.Thread(target=self._run, name="faults", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 120.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+
+    def wait(self, timeout_s: float | None = None) -> None:
+        """Until every fault of the schedule has been injected and ended."""
+        if self._thread is not None:
+            self._thread.join(timeout=timeout_s)
+
+    def _sleep_until(self, when: float) -> bool:
+        """False when stopped first."""
+        return not self._stop.wait(max(0.0, when - self.clock()))
+
+    def _run(self) -> None:
+        # faults that last end in time order too: keep the open ones and end each when due
+        pending = sorted(self.faults, key=lambda f: f.at_s)
+        open_: list[tuple[float, FaultSpec, Injected]] = []
+        while pending or open_:
+            next_start = self._start + pending[0].at_s if pending else float("inf")
+            next_end = min((end for end, _, _ in open_), default=float("inf"))
+            if not self._sleep_until(min(next_start, next_end)):
+                break
+            if next_end <= next_start:
+                open_.sort(key=lambda item: item[0])
+                _, fault, injected = open_.pop(0)
+                self._end(fault, injected)
+                continue
+            fault = pending.pop(0)
+            injected = Injected(fault.model_dump(), started_at=self.clock())
+            try:
+                injected.detail = self.injector.inject(fault)
+                log.info("fault at %.0f s: %s", fault.at_s, injected.detail)
+            except Exception as exc:  # recorded with the fault: the report says it failed
+                injected.error = f"{type(exc).__name__}: {exc}"
+                log.error("fault at %.0f s (%s %s) failed: %s", fault.at_s, fault.action,
+                          fault.target, injected.error)
+            if fault.action in ("pause", "outage") and injected.error is None:
+                open_.append((injected.started_at + fault.duration_s, fault, injected))
+            else:
+                injected.ended_at = injected.started_at
+                self._done(injected)
+        for _, fault, injected in open_:  # stopped early: nothing stays paused or out
+            self._end(fault, injected)
+
+    def _end(self, fault: FaultSpec, injected: Injected) -> None:
+        try:
+            detail = self.injector.end(fault)
+            injected.detail = f"{injected.detail}; {detail}" if detail else injected.detail
+        except Exception as exc:
+            injected.error = f"ending it failed: {type(exc).__name__}: {exc}"
+            log.error("ending fault %s %s failed: %s", fault.action, fault.target, exc)
+        injected.ended_at = self.clock()
+        self._done(injected)
+
+    def _done(self, injected: Injected) -> None:
+        self.done.append(injected)
+        try:
+            self.record(injected)
+        except Exception as exc:  # the database may be the fault's target: keep it in memory
+            log.warning("fault event not recorded (%s); kept for the report", exc)
+
+
+def record_in_events(experiment_id: str) -> Callable[[Injected], None]:
+    """A ``record`` for :class:`FaultRunner`: one ``fault`` event of EXPERIMENT_ID per fault,
+    written straight into PostgreSQL (retried a few times: PostgreSQL may be the target)."""
+    import json
+
+    import psycopg2
+
+    from pipeline.storage.db import Database
+
+    def record(injected: Injected) -> None:
+        for attempt in range(30):
+            db = Database(application_name="experiment-faults", autocommit=True)
+            try:
+                conn = db.conn()
+                with conn.cursor() as cur:
+                    cur.execute(
+                        """INSERT INTO events (event_id, experiment_id, stage, kind, ts, attrs)
+                           VALUES (%s, %s, 'faults', 'fault', %s, %s::jsonb)
+                           ON CONFLICT (event_id) DO NOTHING""",
+                        (uuid.uuid4().hex, experiment_id, injected.started_at,
+                         json.dumps(injected.attrs())))
+                return
+            except psycopg2.Error as exc:
+                log.warning("fault event not written yet (%s); attempt %d", exc, attempt + 1)
+                time.sleep(2.0)
+            finally:
+                db.close()
+        raise RuntimeError("fault event could not be written to PostgreSQL")
+
+    return record
+
+
+def parse_faults(raw: Iterable[Mapping[str, Any]] | None) -> list[FaultSpec]:
+    """The spec's ``faults`` list as models (validated)."""
+    return [item if isinstance(item, FaultSpec) else FaultSpec.model_validate(dict(item))
+            for item in (raw or [])]
+
+
+__all__ = [
+    "FaultAction",
+    "FaultRunner",
+    "FaultSpec",
+    "FaultTarget",
+    "Injected",
+    "Injector",
+    "LocalStackInjector",
+    "parse_faults",
+    "record_in_events",
+    "unreachable_targets",
+]

@@ -1,0 +1,88 @@
+"""The fault schedule (experiments.faults): its spec rules, the order of injections and their
+ends, the record of each fault, and the targets a run cannot reach."""
+
+from __future__ import annotations
+
+import pytest
+
+from experiments.faults import FaultRunner, FaultSpec, Injected, parse_faults, unreachable_targets
+from pipeline.spec_model import validate_model
+
+
+class FakeInjector:
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.calls: list[str] = []
+        self.fail_on = fail_on
+
+    def inject(self, fault: FaultSpec) -> str:
+        self.calls.append(f"{fault.action} {fault.target}")
+        if fault.target == self.fail_on:
+            raise RuntimeError("no such process")
+        return f"did {fault.action} {fault.target}"
+
+    def end(self, fault: FaultSpec) -> str:
+        self.calls.append(f"end {fault.action} {fault.target}")
+        return "ended"
+
+
+def test_faults_run_in_time_order_and_lasting_ones_end_after_their_duration() -> None:
+    faults = parse_faults([
+        {"at_s": 0.10, "action": "kill", "target": "storage"},
+        {"at_s": 0.0, "action": "pause", "target": "worker", "worker": 0, "duration_s": 0.2},
+        {"at_s": 0.05, "action": "outage", "target": "llm", "duration_s": 0.05, "status": 529},
+    ])
+    recorded: list[Injected] = []
+    injector = FakeInjector()
+    runner = FaultRunner(faults, injector, record=recorded.append).start()
+    runner.wait(timeout_s=10)
+    assert injector.calls == ["pause worker", "outage llm", "kill storage", "end outage llm",
+                              "end pause worker"]
+    assert [r.fault["target"] for r in recorded] == ["storage", "llm", "worker"]
+    pause = recorded[-1]
+    assert pause.ended_at - pause.started_at >= 0.19 and pause.detail.endswith("; ended")
+    assert recorded[1].fault["status"] == 529
+
+
+def test_a_failed_injection_is_recorded_with_its_error_and_the_schedule_goes_on() -> None:
+    recorded: list[Injected] = []
+    faults = parse_faults([{"at_s": 0, "action": "kill", "target": "relay"},
+                           {"at_s": 0.01, "action": "restart", "target": "storage"}])
+    FaultRunner(faults, FakeInjector(fail_on="relay"), record=recorded.append).start().wait(10)
+    assert recorded[0].error == "RuntimeError: no such process"
+    assert recorded[1].error is None and recorded[1].detail == "did restart storage"
+
+
+def test_stopping_early_ends_whatever_is_paused_or_out() -> None:
+    injector = FakeInjector()
+    runner = FaultRunner(parse_faults([
+        {"at_s": 0, "action": "pause", "target": "kafka", "duration_s": 600},
+        {"at_s": 500, "action": "kill", "target": "storage"}]), injector).start()
+    while not injector.calls:
+        pass
+    runner.stop(timeout_s=10)
+    assert injector.calls == ["pause kafka", "end pause kafka"]
+
+
+@pytest.mark.parametrize(("fault", "field"), [
+    ({"at_s": 1, "action": "outage", "target": "kafka", "duration_s": 5}, "target"),
+    ({"at_s": 1, "action": "kill", "target": "llm"}, "target"),
+    ({"at_s": 1, "action": "pause", "target": "storage"}, "duration_s"),
+    ({"at_s": 1, "action": "kill", "target": "storage", "worker": 1}, "worker"),
+    ({"at_s": -1, "action": "kill", "target": "storage"}, "at_s"),
+    ({"at_s": 1, "action": "explode", "target": "storage"}, "action"),
+])
+def test_an_impossible_fault_is_refused_naming_the_field(fault: dict, field: str) -> None:
+    from pipeline.spec_model import SpecError
+
+    with pytest.raises(SpecError) as info:
+        validate_model(FaultSpec, fault)
+    assert info.value.field == field
+
+
+def test_targets_outside_the_local_stack_are_named() -> None:
+    faults = [{"at_s": 1, "action": "restart", "target": "kafka"},
+              {"at_s": 2, "action": "kill", "target": "flink-jobmanager"},
+              {"at_s": 3, "action": "kill", "target": "storage"}]
+    environ = {"HARNESS_EXTERNAL_KAFKA": "broker:9092", "HARNESS_EXTERNAL_FLINK_URL": ""}
+    assert unreachable_targets(faults, environ) == ["kafka"]
+    assert unreachable_targets(faults, {}) == []
