@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pipeline.llm.allowlist import redact
 from pipeline.llm.attempt import Completion, LLMAttempt, LLMCallError
 from pipeline.llm.classify import classify_response
 from pipeline.llm.headers import headers_of_interest
@@ -76,7 +77,8 @@ class ChatClient:
         self._timer = timer
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.settings.base_url!r}, model={self.settings.model!r})"
+        base_url = redact(self.settings.base_url)  # no credentials a URL may carry
+        return f"{type(self).__name__}(base_url={base_url!r}, model={self.settings.model!r})"
 
     async def __aenter__(self) -> ChatClient:
         return self

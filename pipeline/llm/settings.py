@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from pipeline.llm.allowlist import BaseUrlAllowlist, normalise
 
 
 class LLMSettings(BaseSettings):
     """Where and how the workers call the LLM. Any OpenAI-compatible endpoint works."""
 
-    model_config = SettingsConfigDict(env_prefix="HARNESS_LLM_", extra="ignore")
+    # hide_input_in_errors: a validation error must not echo an entry with credentials.
+    model_config = SettingsConfigDict(env_prefix="HARNESS_LLM_", extra="ignore", hide_input_in_errors=True)
 
     base_url: str = Field(
         default="http://127.0.0.1:8000/v1", description="OpenAI-compatible base URL (the simulator by default)."
+    )
+    allowed_base_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated base URLs a record may name (policy.llm.base_url) besides "
+        "base_url, which is always allowed; each allows its path and below. The API key goes "
+        "to no other URL: a record naming one is dead-lettered. Fixed when the worker starts.",
     )
     transport: Literal["direct", "openai"] = Field(
         default="direct",
@@ -37,3 +46,19 @@ class LLMSettings(BaseSettings):
         "quality model; real providers ignore unknown headers).",
     )
     max_connections: int = Field(default=100, ge=1, description="HTTP connection pool size.")
+
+    @field_validator("allowed_base_urls", mode="before")
+    @classmethod
+    def _split_allowed(cls, value: Any) -> Any:
+        """``HARNESS_LLM_ALLOWED_BASE_URLS`` is comma-separated; every entry an http(s) URL."""
+        if isinstance(value, str):
+            value = [u.strip() for u in value.split(",")]
+        if isinstance(value, list | tuple):
+            value = [str(u).strip() for u in value if str(u).strip()]
+            for url in value:
+                normalise(url)  # InvalidBaseUrl (a ValueError, URL redacted) for a bad entry
+        return value
+
+    def allowlist(self) -> BaseUrlAllowlist:
+        """The base URLs the API key may go to: ``base_url`` and ``allowed_base_urls``."""
+        return BaseUrlAllowlist.of(self.base_url, self.allowed_base_urls)

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from pipeline.llm.allowlist import BaseUrlAllowlist, normalise
 from pipeline.llm.attempt import Completion
 from pipeline.llm.client import make_llm_client
 from pipeline.llm.settings import LLMSettings
@@ -84,19 +85,26 @@ class LLMEndpoints:
     (``HARNESS_LLM_BASE_URL``) is opened at once; an endpoint a record names (``policy.llm.base_url``,
     from an experiment with ``llm.backend: openai``) is opened on first use, with the same settings
     (API key, transport, pool size). So one running worker serves experiments against the
-    simulator and against a real endpoint without a restart."""
+    simulator and against a real endpoint without a restart.
 
-    def __init__(self, settings: LLMSettings, make_pool: Callable[[LLMSettings], LLMPool]) -> None:
+    The API key goes with every request, so a record's endpoint must be on the allowlist fixed
+    at start (``settings.allowlist()``: the own base URL and ``HARNESS_LLM_ALLOWED_BASE_URLS``);
+    any other raises :class:`~pipeline.llm.allowlist.BaseUrlNotAllowed` before a pool is opened. Pools are keyed, and
+    opened, by the normalised URL, so the request goes exactly where the check looked."""
+
+    def __init__(self, settings: LLMSettings, make_pool: Callable[[LLMSettings], LLMPool],
+                 allowlist: BaseUrlAllowlist | None = None) -> None:
         self.settings = settings
+        self.allowlist = allowlist or settings.allowlist()
         self._make_pool = make_pool
-        self.pools: dict[str, LLMPool] = {self._key(settings.base_url): make_pool(settings)}
-
-    @staticmethod
-    def _key(base_url: str) -> str:
-        return base_url.rstrip("/")
+        self._own = str(normalise(settings.base_url))
+        self.pools: dict[str, LLMPool] = {self._own: make_pool(settings)}
+        log.info("LLM endpoints a record may name: %s", self.allowlist)
 
     def pool(self, base_url: str | None = None) -> LLMPool:
-        key = self._key(base_url or self.settings.base_url)
+        """The pool of ``base_url`` (None: the worker's own); raises ``BaseUrlNotAllowed``
+        for a URL off the allowlist."""
+        key = self._own if not base_url else str(self.allowlist.check(base_url))
         pool = self.pools.get(key)
         if pool is None:
             log.info("opening a connection pool to LLM endpoint %s", key)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from pipeline.events import hops as H
 from pipeline.events.emitter import EventEmitter
+from pipeline.llm.allowlist import BaseUrlAllowlist, BaseUrlNotAllowed, redact
 from pipeline.llm.attempt import Completion, LLMAttempt, LLMCallError
 from pipeline.messages import (
     Answer,
@@ -71,7 +72,7 @@ def llm_request_params(llm: dict[str, Any]) -> dict[str, Any]:
     if base_url:
         parts = urlsplit(str(base_url))
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise PolicySpecError("llm.base_url", f"not an http(s) URL: {base_url!r}")
+            raise PolicySpecError("llm.base_url", f"not an http(s) URL: {redact(str(base_url))}")
         params["base_url"] = str(base_url)
     for name, kind in (("model", str), ("max_tokens", int), ("timeout_s", float)):
         value = llm.get(name)
@@ -111,8 +112,13 @@ class RecordProcessor:
         worker_id: str = "worker",
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        allowlist: BaseUrlAllowlist | None = None,
     ) -> None:
+        """``allowlist``: the base URLs a record may name (``policy.llm.base_url``); a record
+        naming another is dead-lettered before any attempt. None leaves the check to the LLM
+        (:class:`~pipeline.worker.llm_pool.LLMEndpoints` refuses such a URL too)."""
         self.llm = llm
+        self.allowlist = allowlist
         self.policies = policies
         self.topics = topics
         self.emitter = emitter
@@ -161,6 +167,12 @@ class RecordProcessor:
         try:
             resolved = self.policies.get(env.experiment_id, env.policy)
             params = llm_request_params(env.policy.llm)
+            if self.allowlist is not None and "base_url" in params:
+                self.allowlist.check(params["base_url"])
+        except BaseUrlNotAllowed as exc:  # exc holds the URL redacted, never the key
+            log.warning("%s/%s names an LLM endpoint off the allowlist (%s): dead letter",
+                        env.experiment_id, env.question_id, exc.url)
+            return self.dead_letter(env, f"invalid_policy: {exc}")
         except (PolicySpecError, ValueError, TypeError) as exc:
             field = getattr(exc, "field", None) or type(exc).__name__
             log.warning("invalid retry policy in %s/%s: %s", env.experiment_id, env.question_id, exc)

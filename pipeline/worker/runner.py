@@ -64,7 +64,7 @@ async def serve_worker(
     async with LLMEndpoints(llm or LLMSettings(), make_pool) as client:
         processor = RecordProcessor(
             client, PolicyCache(routing_defaults(settings), seed=worker_id), topics, emitter,
-            concurrency=settings.concurrency, worker_id=worker_id,
+            concurrency=settings.concurrency, worker_id=worker_id, allowlist=client.allowlist,
         )
         producer = AsyncProducer(make_producer(kafka, client_id)).start()
         consumer = make_consumer(kafka, group_id, client_id, **overrides)

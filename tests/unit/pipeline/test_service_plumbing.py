@@ -151,7 +151,8 @@ def test_llm_endpoints_open_one_pool_per_base_url_on_first_use() -> None:
         async def aclose(self) -> None:
             self.closed = True
 
-    own = LLMSettings(base_url="http://127.0.0.1:8000/v1", model="sim-gpt")
+    own = LLMSettings(base_url="http://127.0.0.1:8000/v1", model="sim-gpt",
+                      allowed_base_urls=["http://vllm.local:9000/v1"])
     endpoints = LLMEndpoints(own, FakePool)  # type: ignore[arg-type]
 
     async def calls() -> list[str]:
