@@ -35,6 +35,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, model_validator
 
+from experiments.faults import FaultSpec
 from pipeline.arrivals import ARRIVALS, Burstiness, Period, Rate, RateOrZero, build_arrival
 from pipeline.llm.sim.profiles import NAMED_PROFILES
 from pipeline.retry.spec import RetryPolicySpec
@@ -341,6 +342,16 @@ class ExperimentSpec(SpecModel):
     retry: RetrySection = Field(RetrySection(), title="Retry policy")
     scoring: ScoringSection = Field(ScoringSection(), title="Scoring and regeneration")
     workers: WorkersSection = Field(WorkersSection(), title="Workers")
+    faults: list[FaultSpec] = Field(
+        [],
+        max_length=50,
+        title="Infrastructure faults",
+        description="A schedule of faults injected during the run, each {at_s, action, target, "
+        "duration_s}: kill, restart or pause (duration_s) kafka, postgres, flink-taskmanager, "
+        "flink-jobmanager, storage, relay, worker (optional worker: n) or events-sink; outage "
+        "(duration_s, status) of the llm. at_s counts from the load's start (see "
+        "docs/experiments.md).",
+    )
 
 
 @functools.cache
