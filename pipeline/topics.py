@@ -239,7 +239,7 @@ class TopicFile(SpecModel):
     version: Literal[1] = Field(title="Spec version")
     defaults: TopicOptions = Field(TopicOptions(), title="Defaults")
     topics: FixedTopics = Field(title="Topics")
-    retry: RetryTopics = Field(title="Retry tiers")
+    retry: RetryTopics = Field(title="Retry topics")
 
 
 def parse_duration(value: Any, *, where: str = "duration") -> float:
