@@ -8,8 +8,9 @@ Give the run a Run ID (e.g. `backoff-1s`) to name its report folder; otherwise t
 validate -> register the run -> wait until no other run's questions are in the pipeline ->
 ensure the pipeline is up -> start the load (a process of its own, which outlives a restarted
 scheduler) -> wait until every question is terminal (deferred to the triggerer) -> write the
-report (always, partial when the run failed) -> compare with the previous run of the same name ->
-finalize (the DAG run fails when the run did). Every step is idempotent and retried; the run's
+report (always, partial when the run failed; it opens with the audit) -> audit (every question
+sent ended in exactly one terminal state) -> compare with the previous run of the same name ->
+finalize (the DAG run fails when the run did, or the audit found a lost or duplicated question). Every step is idempotent and retried; the run's
 state lives in PostgreSQL. An invalid value is refused with a message naming the field."""
 
 from __future__ import annotations
@@ -82,11 +83,18 @@ def experiment() -> None:
 
         return compare(RunHandle.from_dict(handle))
 
+    @task
+    def audit(label: str) -> dict:
+        """Every question sent ended in exactly one terminal state (experiments.audit)."""
+        from experiments.runner import audit_run
+
+        return audit_run(label)
+
     @task(trigger_rule="all_done", retries=0)
     def finalize(spec: dict, label: str) -> str:
         from airflow.exceptions import AirflowFailException
 
-        from experiments.runner import conclude, report_dir_for
+        from experiments.runner import conclude, read_audit, report_dir_for
         from harness.run_notes import describe_run, set_note
 
         run = conclude(label)
@@ -97,6 +105,10 @@ def experiment() -> None:
                  describe_run(spec, str(report_dir_for(label)), status=status, reason=reason))
         if status != "finished":
             raise AirflowFailException(f"run {label} {status}: {reason}")
+        audited = read_audit(label)
+        if audited is not None and audited.get("verdict") == "dirty":
+            raise AirflowFailException(f"run {label}: the audit found lost, duplicated or unknown "
+                                       f"questions: {audited.get('reasons')}")
         return status
 
     spec = validate()
@@ -107,9 +119,10 @@ def experiment() -> None:
     loading = start_load(label)
     drained = WaitForRun(task_id="wait_until_terminal", run_label=label)
     report = collect_and_report(label)
+    audited = audit(label)
     compared = compare_with_previous(handle)
     done = finalize(spec, label)
-    handle >> idle >> ready >> loading >> drained >> report >> compared >> done
+    handle >> idle >> ready >> loading >> drained >> report >> audited >> compared >> done
 
 
 experiment()

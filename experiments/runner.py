@@ -362,6 +362,10 @@ def finish(label: str, verdict: Mapping[str, Any] | None = None) -> str:
         data.meta.overlapping_runs = overlaps
         collected.append(data)
     target = report_dir_for(label)
+    try:
+        audit_run(label)  # audit.json first: the report opens with its verdict
+    except Exception as exc:  # the report goes out without it, saying so in the log
+        log.warning("audit of %s failed: %s: %s", label, type(exc).__name__, exc)
     build_report(collected if len(collected) > 1 else collected[0], target)
     with _db() as db:
         store = ExperimentStore(db)
@@ -374,6 +378,31 @@ def finish(label: str, verdict: Mapping[str, Any] | None = None) -> str:
         RunStore(db).record_report(label, str(target))
     log.info("report (%s): %s", run.status, target / "index.html")
     return str(target)
+
+
+def audit_run(label: str) -> dict[str, Any]:
+    """The audit step: prove that every question the run sent ended in exactly one terminal state
+    (:mod:`experiments.audit`); writes ``audit.json`` into the run's report folder, which the
+    report opens with. Returns the verdict and its counts."""
+    from experiments.audit import audit, write_audit
+
+    with _db() as db:
+        result = audit(db, label)
+    write_audit(result, report_dir_for(label))
+    for line in result.lines():
+        log.info("audit %s: %s", label, line)
+    return {"verdict": result.verdict, "exit_code": result.exit_code, **result.totals}
+
+
+def read_audit(label: str) -> dict[str, Any] | None:
+    """The run's audit.json (None when it has none)."""
+    import json
+
+    path = report_dir_for(label) / "audit.json"
+    try:
+        return dict(json.loads(path.read_text()))
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def conclude(label: str) -> RunRow | None:

@@ -47,7 +47,8 @@ def test_experiment_form_is_the_spec(dagbag):
 def test_experiment_task_order(dagbag):
     dag = dagbag.dags["experiment"]
     order = ["validate", "register", "wait_for_idle_pipeline", "ensure_pipeline", "start_load",
-             "wait_until_terminal", "collect_and_report", "compare_with_previous", "finalize"]
+             "wait_until_terminal", "collect_and_report", "audit", "compare_with_previous",
+             "finalize"]
     for upstream, downstream in itertools.pairwise(order):
         assert downstream in {t.task_id for t in dag.get_task(upstream).get_flat_relatives(upstream=False)}, (
             upstream, downstream)
