@@ -159,7 +159,34 @@ class LocalStackInjector:
                 rpc.stopProcess(name, True)
                 rpc.startProcess(name, True)
             done.append(name)
-        return f"{fault.action} {', '.join(done)}"
+        detail = f"{fault.action} {', '.join(done)}"
+        if fault.target == "flink-jobmanager" and fault.action in ("kill", "restart"):
+            detail += f"; {self._resubmit_scoring_job()}"
+        return detail
+
+    def _resubmit_scoring_job(self, timeout_s: float = 300.0) -> str:
+        """A JobManager that restarts loses its jobs (one machine has no HA service): do what the
+        `pipeline` DAG does, submit the scoring job again. It resumes from the Kafka offsets its
+        last checkpoint committed, so answers scored since are scored again, and stored once
+        (the storage write is idempotent)."""
+        from flink.control import ScoringJobControl, job_config
+        from pipeline.waiting import wait_until
+
+        config = job_config()
+
+        def resubmitted() -> str | None:
+            try:
+                with ScoringJobControl() as control:
+                    status = control.status(config.job_name)
+                    if status.running and status.job_id:
+                        return f"scoring job {status.job_id} running"
+                    return f"scoring job resubmitted as {control.submit(config)}"
+            except Exception as exc:  # the JobManager is still starting: ask again
+                log.info("scoring job not resubmitted yet: %s", exc)
+                return None
+
+        return wait_until(resubmitted, timeout_s, pause_s=2.0, max_pause_s=5.0,
+                          what="the scoring job was not resubmitted after the JobManager restart")
 
     def end(self, fault: FaultSpec) -> str:
         if fault.action == "outage":

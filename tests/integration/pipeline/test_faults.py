@@ -1,0 +1,74 @@
+"""Infrastructure faults during a run: for each scenario, one short experiment with the fault in
+its spec (injected by the load process through the local stack's supervisor), then the audit must
+find zero lost and zero duplicated questions and the report must exist and show the fault.
+
+The scenarios run through `runner.run_experiment` (the steps of the experiment DAG, in this
+process): the Airflow path is covered by the e2e tests. The all-faults-in-one-run scenario is a
+benchmark (bench/fault_recovery.py), kept out of CI for its length.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from experiments import runner
+from experiments import spec as spec_module
+
+LOAD = [
+    "arrival.kind=constant", "arrival.rate=4", "arrival.duration_s=30", "dataset.size=120",
+    "dataset.repeat_share=0", "llm.profile=healthy", "warmup_s=0", "drain_timeout_s=600",
+    "scoring.scorer=lexical", "retry.max_attempts=6", "retry.base_s=0.2", "retry.cap_s=5",
+]
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "broker-restart": {"at_s": 8, "action": "restart", "target": "kafka"},
+    "postgres-restart": {"at_s": 8, "action": "restart", "target": "postgres"},
+    "storage-kill": {"at_s": 8, "action": "kill", "target": "storage"},
+    "relay-kill": {"at_s": 8, "action": "kill", "target": "relay"},
+    "worker-kill": {"at_s": 8, "action": "kill", "target": "worker"},
+    "taskmanager-kill": {"at_s": 8, "action": "kill", "target": "flink-taskmanager"},
+    "jobmanager-restart": {"at_s": 8, "action": "restart", "target": "flink-jobmanager"},
+    "worker-pause-20s": {"at_s": 8, "action": "pause", "target": "worker", "duration_s": 20},
+    "llm-outage-60s": {"at_s": 5, "action": "outage", "target": "llm", "duration_s": 60,
+                       "status": 503},
+}
+
+
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_a_fault_loses_and_duplicates_nothing(scenario: str, endpoints) -> None:
+    fault = SCENARIOS[scenario]
+    extra = ["retry.max_attempts=12", "retry.cap_s=10"] if fault["target"] == "llm" else []
+    spec = spec_module.apply_overrides(spec_module.load(spec_module.SPECS_DIR / "demo.yaml"),
+                                       [f"name=fault-{scenario}", *LOAD, *extra])
+    spec["faults"] = [fault]
+    spec = spec_module.validate(spec)
+    label = f"fault-{scenario}-{uuid.uuid4().hex[:6]}"
+    handle = runner.run_experiment(spec, label=label)
+
+    report = runner.report_dir_for(handle.label)
+    audit = json.loads((report / "audit.json").read_text())
+    assert audit["verdict"] == "clean", audit.get("reasons")
+    totals = audit.get("totals", audit)
+    assert totals["lost"] == 0 and totals["duplicated"] == 0, totals
+    assert (report / "index.html").exists()
+    run = runner.run_status(handle.label)
+    assert run is not None and run.status == "finished", run
+    injected = _fault_events(handle.experiment_ids[0])
+    assert len(injected) == 1 and injected[0]["error"] is None, injected
+    assert injected[0]["target"] == fault["target"]
+
+
+def _fault_events(experiment_id: str) -> list[dict[str, Any]]:
+    from pipeline.storage.db import Database
+
+    with Database(application_name="test-faults", autocommit=True) as db:
+        conn = db.conn()
+        with conn.cursor() as cur:
+            cur.execute("SELECT attrs FROM events WHERE experiment_id = %s AND kind = 'fault' "
+                        "ORDER BY ts", (experiment_id,))
+            return [row[0] for row in cur.fetchall()]
