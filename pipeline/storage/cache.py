@@ -14,6 +14,10 @@
 
 If a send fails, ``release`` drops such a placeholder: no pass will ever complete it.
 
+Both go through :meth:`Database.run <pipeline.storage.db.Database.run>`: a connection the
+database dropped (a restart) is replaced and the statement retried, for up to the caller's
+``deadline_s`` (0 by default: one attempt, after which the connection is fresh again).
+
 ``scope="experiment"`` (default) looks in the current experiment only, so re-running an
 experiment measures the pipeline again; ``scope="global"`` serves any experiment's latest answer
 (bumping that row's count); ``scope="off"`` never looks.
@@ -24,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
+
+from psycopg2.extensions import connection as PgConnection
 
 from pipeline.storage.db import Database
 
@@ -91,32 +97,45 @@ class AnswerCache:
         self.scope = scope
 
     def lookup(self, experiment_id: str, question_id: str, *, in_flight: bool,
-               now: float) -> CacheResult:
+               now: float, deadline_s: float = 0.0) -> CacheResult:
+        """Check (and count) one ask. A connection lost on the way (the database restarting) is
+        retried on a fresh connection for up to ``deadline_s`` seconds (:meth:`Database.run`),
+        then :class:`~pipeline.storage.db.DatabaseUnavailable` is raised."""
         if self.scope == "off":
             return CacheResult(CacheOutcome.MISS)
         params = {"experiment_id": experiment_id, "question_id": question_id, "now": now}
-        with self.db.conn().cursor() as cur:
-            if self.scope == "global":
-                cur.execute(_BUMP_GLOBAL, params)
+
+        def check(conn: PgConnection) -> tuple | None:
+            with conn.cursor() as cur:
+                if self.scope == "global":
+                    cur.execute(_BUMP_GLOBAL, params)
+                    row = cur.fetchone()
+                    if row is not None:
+                        return row
+                cur.execute(_BUMP, params)
                 row = cur.fetchone()
-                if row is not None:
-                    return self._result(row)
-            cur.execute(_BUMP, params)
-            row = cur.fetchone()
-            if row is None and in_flight:
-                cur.execute(_PLACEHOLDER, params)
-                row = cur.fetchone()
+                if row is None and in_flight:
+                    cur.execute(_PLACEHOLDER, params)
+                    row = cur.fetchone()
+                return row
+
+        row = self.db.run(check, deadline_s, what=f"cache lookup of {question_id}")
         return CacheResult(CacheOutcome.MISS) if row is None else self._result(row)
 
-    def release(self, experiment_id: str, question_id: str) -> int:
+    def release(self, experiment_id: str, question_id: str, *, deadline_s: float = 0.0) -> int:
         """The question's send failed (Kafka never acknowledged it): drop the placeholder an ask
         coalesced onto it may have made, so that nothing waits for a pass that does not exist
-        and the next ask is a miss (sent again). Returns the rows deleted (0 or 1)."""
+        and the next ask is a miss (sent again). Returns the rows deleted (0 or 1). Retried
+        like :meth:`lookup`."""
         if self.scope == "off":
             return 0
-        with self.db.conn().cursor() as cur:
-            cur.execute(_RELEASE, {"experiment_id": experiment_id, "question_id": question_id})
-            return cur.rowcount
+
+        def delete(conn: PgConnection) -> int:
+            with conn.cursor() as cur:
+                cur.execute(_RELEASE, {"experiment_id": experiment_id, "question_id": question_id})
+                return int(cur.rowcount)
+
+        return self.db.run(delete, deadline_s, what=f"cache release of {question_id}")
 
     @staticmethod
     def _result(row: tuple) -> CacheResult:
