@@ -8,7 +8,7 @@ Definitions, per experiment (a *pass* is one question the generator sent; see
 :mod:`experiments.pending`, whose definition of pending this module reuses):
 
 - **acknowledged**: the distinct questions Kafka acknowledged: the load summary's
-  ``acknowledged_questions`` (``experiments.summary -> 'load'``), or, when no summary is stored,
+  ``acknowledged_questions`` (``experiments.summary``, under ``load``), or, when none is stored,
   the distinct questions of the ``generator.sent`` hop events (one per question and send);
 - **terminal**: answers rows whose ``terminal_state`` is accepted, low_quality or dead_lettered;
   dead letters are broken down by the code of their ``dlq_reason`` (the text before ``:``);
@@ -257,12 +257,16 @@ def _calls_per_attempt(attempt_events: Iterable[Mapping[str, Any]],
 
 def find_duplicates(sends: Mapping[str, int], stored: Mapping[str, set[tuple[int, int]]],
                     terminal_ids: set[str], attempt_events: Iterable[Mapping[str, Any]],
+                    redelivered: Mapping[tuple[str, int], list[str]] | None = None,
                     ) -> list[Duplicate]:
     """The questions with extra LLM calls (the module docstring's definition), by question id.
 
     SENDS: question -> generator.sent events; STORED: question -> (round, number) of its attempts
     rows; TERMINAL_IDS: questions with a terminal answers row; ATTEMPT_EVENTS: rows of
-    question_id, round, attempt, calls (default 1) and optionally workers."""
+    question_id, round, attempt, calls (default 1) and optionally workers; REDELIVERED:
+    (question, round) -> the qa.questions coordinates it was read from, when read more than once
+    (shown in the details)."""
+    redelivered = redelivered or {}
     found: dict[str, list[tuple[tuple[int, int], int, str]]] = {}
     for (qid, rnd, number), (calls, workers) in _calls_per_attempt(attempt_events).items():
         sent = max(1, sends.get(qid, 0))
@@ -273,6 +277,9 @@ def find_duplicates(sends: Mapping[str, int], stored: Mapping[str, set[tuple[int
             extra, why = calls - sent, f"{calls} calls"
         if extra > 0:
             seen_by = f" (workers {', '.join(sorted(workers))})" if workers else ""
+            reads = redelivered.get((qid, rnd))
+            if reads:
+                seen_by += f"; round {rnd} read from qa.questions at {', '.join(reads)}"
             order = (-1 if rnd is None else int(rnd), -1 if number is None else int(number))
             found.setdefault(qid, []).append(
                 (order, extra, f"round {rnd} attempt {number}: {why}{seen_by}"))
@@ -287,7 +294,7 @@ def audit_experiment(rows: ExperimentRows, *, over: bool) -> ExperimentAudit:
     notes: list[str] = []
     sent_ids = set(rows.sends)
     states = {str(r["question_id"]): r.get("terminal_state") for r in rows.answers}
-    summary_acked = acknowledged_questions(rows.load)
+    summary_acked = acknowledged_questions(rows.summary)
     acknowledged = len(sent_ids) if summary_acked is None else summary_acked
     if summary_acked is None:
         notes.append("no load summary stored: acknowledged counted from the generator.sent "
@@ -321,7 +328,7 @@ def audit_experiment(rows: ExperimentRows, *, over: bool) -> ExperimentAudit:
 
     duplicates = find_duplicates(
         rows.sends, stored, {qid for qid, state in states.items() if is_terminal(state)},
-        rows.attempt_events)
+        rows.attempt_events, rows.redelivered)
 
     orphans: Counter[str] = Counter()
     for r in rows.dead_letters:

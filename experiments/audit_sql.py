@@ -30,7 +30,7 @@ WHERE experiment_ids ? %(target)s ORDER BY created_at DESC LIMIT 1
 """
 
 EXPERIMENTS = """
-SELECT id, status, summary -> 'load' AS load FROM experiments WHERE id = ANY(%(ids)s)
+SELECT id, status, summary FROM experiments WHERE id = ANY(%(ids)s)
 """
 
 #: ``generator.sent`` hop events per question: one per send Kafka acknowledged
@@ -57,6 +57,18 @@ SELECT question_id, round, attempt, count(*) AS calls,
 FROM events
 WHERE experiment_id = %(exp)s AND kind = %(attempt_kind)s AND question_id IS NOT NULL
 GROUP BY question_id, round, attempt
+"""
+
+#: where a worker read a (question, round) more than once: the qa.questions coordinates of its
+#: ``worker.received`` hops (a deferral's release is read again legitimately; the audit only
+#: shows these beside a duplicated pass, to tell a redelivery from a second record)
+REDELIVERED = """
+SELECT question_id, round,
+       array_agg(concat_ws(':', attrs ->> 'partition', attrs ->> 'offset') ORDER BY ts) AS reads
+FROM events
+WHERE experiment_id = %(exp)s AND kind = %(hop_kind)s AND attrs ->> 'hop' = %(received_hop)s
+  AND question_id IS NOT NULL
+GROUP BY question_id, round HAVING count(*) > 1
 """
 
 DEAD_LETTERS = """
@@ -86,8 +98,9 @@ class ExperimentRows:
     experiment_id: str
     #: the experiments row's status (None: no experiments row)
     status: str | None = None
-    #: the load summary stored in ``experiments.summary -> 'load'`` (None: not stored yet)
-    load: dict[str, Any] | None = None
+    #: the experiments row's summary: the load summary under ``load`` (as the runner stores it)
+    #: or itself (see :func:`experiments.pending.acknowledged_questions`); None: none stored yet
+    summary: dict[str, Any] | None = None
     #: question_id -> its ``generator.sent`` events
     sends: dict[str, int] = field(default_factory=dict)
     #: answers rows: question_id, terminal_state, dlq_reason
@@ -96,6 +109,9 @@ class ExperimentRows:
     attempts: list[Row] = field(default_factory=list)
     #: llm_attempt events grouped: question_id, round, attempt, calls, workers
     attempt_events: list[Row] = field(default_factory=list)
+    #: (question_id, round) -> "partition:offset" of each worker.received hop, for rounds read
+    #: more than once
+    redelivered: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     #: dead letters grouped: question_id, code, letters
     dead_letters: list[Row] = field(default_factory=list)
 
@@ -117,6 +133,7 @@ def _params(experiment_id: str) -> dict[str, str]:
         "exp": experiment_id,
         "hop_kind": EventKind.HOP.value,
         "sent_hop": HopName.GENERATOR_SENT.value,
+        "received_hop": HopName.WORKER_RECEIVED.value,
         "attempt_kind": EventKind.LLM_ATTEMPT.value,
     }
 
@@ -143,15 +160,17 @@ def _resolve(cur: PgCursor, target: str) -> tuple[RunState | None, list[str]]:
 
 def _experiment(cur: PgCursor, experiment_id: str, row: Row | None) -> ExperimentRows:
     params = _params(experiment_id)
-    load = row.get("load") if row else None
+    summary = row.get("summary") if row else None
     return ExperimentRows(
         experiment_id=experiment_id,
         status=row["status"] if row else None,
-        load=load if isinstance(load, dict) else None,
+        summary=summary if isinstance(summary, dict) else None,
         sends={r["question_id"]: int(r["sends"]) for r in _rows(cur, SENDS, params)},
         answers=_rows(cur, ANSWERS, params),
         attempts=_rows(cur, ATTEMPTS, params),
         attempt_events=_rows(cur, ATTEMPT_EVENTS, params),
+        redelivered={(r["question_id"], r["round"]): [str(x) for x in r["reads"]]
+                     for r in _rows(cur, REDELIVERED, params)},
         dead_letters=_rows(cur, DEAD_LETTERS, params),
     )
 

@@ -46,7 +46,7 @@ def event(qid: str, rnd: int = 0, number: int = 1, calls: int = 1,
 def clean_rows(experiment_id: str = "e1") -> ExperimentRows:
     """q1 accepted after a retry, q2 regenerated then low_quality, q3 dead-lettered."""
     return ExperimentRows(
-        experiment_id=experiment_id, status="running", load=load(3),
+        experiment_id=experiment_id, status="running", summary={"load": load(3)},
         sends={"q1": 1, "q2": 1, "q3": 1},
         answers=[answer("q1", "accepted"), answer("q2", "low_quality"),
                  answer("q3", "dead_lettered", "invalid_request: HTTP 400")],
@@ -94,7 +94,7 @@ class TestLostAndInFlight:
         """4 acknowledged: q4 sent but never stored, q5 a placeholder row, and one question
         whose sent event never reached the database."""
         rows = clean_rows()
-        rows.load = load(6)
+        rows.summary = load(6)
         rows.sends.update(q4=1, q5=1)
         rows.answers.append(answer("q5", None))
         return rows
@@ -117,7 +117,7 @@ class TestLostAndInFlight:
 
     def test_without_a_load_summary_the_sent_events_count(self) -> None:
         rows = self.rows()
-        rows.load = None
+        rows.summary = None
         audit = audit_experiment(rows, over=True)
         assert (audit.acknowledged, audit.acknowledged_from, audit.lost) == (5, "sent events", 2)
         assert any("no load summary" in n for n in audit.notes)
@@ -134,6 +134,15 @@ class TestDuplicated:
         assert dup.details == ["round 0 attempt 1: 2 calls (workers w1, w2)"]
         assert audit.verdict == "dirty"
         assert audit.reasons == ["1 question(s) had duplicated LLM passes (1 extra call(s))"]
+
+    def test_a_round_read_twice_from_qa_questions_is_shown_beside_it(self) -> None:
+        # a regeneration record produced twice: round 1 read at two offsets, called twice
+        rows = clean_rows()
+        rows.attempt_events[3] = event("q2", 1, 1, calls=2)
+        rows.redelivered = {("q2", 1): ["3:11", "3:12"]}
+        (dup,) = audit_experiment(rows, over=True).duplicates
+        assert dup.details == ["round 1 attempt 1: 2 calls (workers w1); round 1 read from "
+                               "qa.questions at 3:11, 3:12"]
 
     def test_a_duplicate_is_dirty_even_while_draining(self) -> None:
         rows = clean_rows()
@@ -179,7 +188,7 @@ class TestUnknown:
     def test_a_missing_sent_event_may_stand_for_a_question(self) -> None:
         # 4 acknowledged, 3 sent events: q4's event was dropped, its answer is stored
         rows = clean_rows()
-        rows.load = load(4)
+        rows.summary = load(4)
         rows.answers.append(answer("q4", "accepted"))
         audit = audit_experiment(rows, over=True)
         assert (audit.unknown, audit.lost, audit.verdict) == (0, 0, "clean")
@@ -235,7 +244,7 @@ class TestRunResult:
     def test_the_worst_repeat_decides(self) -> None:
         dirty = clean_rows("e2")
         dirty.sends["q9"] = 1
-        dirty.load = load(4)
+        dirty.summary = {"load": load(4)}
         result = self.result(clean_rows("e1"), dirty)
         assert (result.verdict, result.exit_code) == ("dirty", 1)
         assert result.reasons == ["e2: 1 acknowledged question(s) lost (never terminal)"]
