@@ -11,6 +11,14 @@ For each arrival of the arrival process (paced on the intended schedule, see
 * miss -> an Envelope stamped with ``intended_at`` goes to qa.questions; its acknowledgement emits
   the ``generator.sent`` hop event.
 
+The database may restart under a load: a check that loses its connection is retried on a fresh
+one for up to ``GeneratorSettings.db_retry_s``, and past that the ask is sent as a miss and
+counted in ``cache_unavailable`` (:mod:`pipeline.generator.cache_guard`). A check that waits
+makes the sends after it late, never moves their intended times. Kafka outages are the
+producer's: librdkafka retries a send until ``message.timeout.ms``
+(:func:`pipeline.kafka.clients.producer_config`), and a send that finally fails is counted in
+``failed``.
+
 Progress is logged every few seconds; the summary is returned (and is JSON-able).
 """
 
@@ -29,6 +37,7 @@ from pipeline.arrivals import ArrivalProcess, QuestionSelector, build_arrival
 from pipeline.datasets.model import Question
 from pipeline.events import hops as H
 from pipeline.events.emitter import EventEmitter
+from pipeline.generator.cache_guard import CacheLike, GuardedCache
 from pipeline.generator.pacing import Pacer, serving_sleep
 from pipeline.generator.settings import GeneratorSettings
 from pipeline.kafka.clients import make_producer
@@ -60,6 +69,9 @@ class LoadSummary:
     failed: int = 0  # sends Kafka did not acknowledge
     cache_hits: int = 0
     coalesced: int = 0
+    #: asks sent as cache misses because the database could not be reached (an outage longer
+    #: than ``GeneratorSettings.db_retry_s``): hits that may have been lost, not errors
+    cache_unavailable: int = 0
     repeats_selected: int = 0
     fresh_questions: int = 0
     stopped_early: bool = False
@@ -98,8 +110,10 @@ class _Sender:
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
                 self.summary.failed += 1
-                log.error("send of %s/%s (seq %s) to %s failed: %s", env.experiment_id,
-                          env.question_id, env.send_seq, self.topic, err.str())
+                # librdkafka retried it until message.timeout.ms: this is final
+                log.error("send of %s/%s (seq %s) to %s [partition %s] failed: %s (code %s)",
+                          env.experiment_id, env.question_id, env.send_seq, self.topic,
+                          msg.partition(), err.str(), err.code())
                 self.on_failed(env)
                 return
             self.summary.acknowledged += 1
@@ -129,7 +143,7 @@ def run_load(
     topics: TopicCatalog | None = None,
     db_settings: DatabaseSettings | None = None,
     producer: Producer | None = None,
-    cache: AnswerCache | None = None,
+    cache: AnswerCache | CacheLike | None = None,
     emitter: EventEmitter | None = None,
     stop: threading.Event | None = None,
     monotonic: Callable[[], float] = time.monotonic,
@@ -143,7 +157,8 @@ def run_load(
     ``policy`` the experiment's :class:`~pipeline.messages.ExperimentPolicy` (or its dict),
     carried by every record. The schedule ends after ``duration_s`` or ``count`` arrivals
     (default: one per question). Clients not given are created from the settings and closed
-    at the end; ``stop`` ends the schedule early.
+    at the end; ``stop`` ends the schedule early. A database outage does not end the load (see
+    the module): its asks are sent as misses and counted in ``cache_unavailable``.
     """
     if not questions:
         raise ValueError("run_load needs at least one question")
@@ -158,10 +173,17 @@ def run_load(
     own_emitter = emitter is None
     emitter = emitter or EventEmitter.create(kafka or KafkaSettings(), topics.events.name,
                                              stage="generator")
+    # Waiting for the next send serves the producer's acknowledgements (timestamped as they
+    # come); so does waiting for the database to come back.
+    sleep = sleep or serving_sleep(producer.poll, monotonic)
     own_db: Database | None = None
     if cache is None and settings.cache_scope != "off":
-        own_db = Database(db_settings, application_name="generator", autocommit=True)
+        own_db = Database(db_settings, application_name="generator", autocommit=True,
+                          clock=monotonic, sleep=sleep)
         cache = AnswerCache(own_db, scope=settings.cache_scope)
+    guard = None if cache is None else GuardedCache(
+        cache, experiment_id, retry_s=settings.db_retry_s,
+        probe_every_s=settings.db_probe_every_s, monotonic=monotonic)
     stop = stop or threading.Event()
 
     summary = LoadSummary(experiment_id)
@@ -169,14 +191,13 @@ def run_load(
 
     def forget(env: Envelope) -> None:
         # Not in the pipeline after all: the next ask of this question is a miss, sent again.
+        # Runs in a delivery callback: the release is queued, run before the next cache check.
         in_flight.discard(env.question_id)
-        if cache is not None:
-            cache.release(experiment_id, env.question_id)
+        if guard is not None:
+            guard.release(env.question_id)
 
     sender = _Sender(producer, topics.questions.name, emitter, summary, wall, on_failed=forget)
     selector = QuestionSelector(len(questions), repeat_share, seed)
-    # Waiting for the next send serves the producer's acknowledgements (timestamped as they come).
-    sleep = sleep or serving_sleep(producer.poll, monotonic)
     pacer = Pacer(monotonic=monotonic, sleep=sleep, wall=wall, start_delay_s=settings.start_delay_s)
     summary.started_at = pacer.epoch_start
     next_progress = monotonic() + settings.progress_every_s
@@ -195,8 +216,8 @@ def run_load(
             summary.repeats_selected += pick.repeat
             q = questions[pick.index]
             result = None
-            if cache is not None:
-                result = cache.lookup(experiment_id, q.id, in_flight=q.id in in_flight, now=wall())
+            if guard is not None:  # None: the database is away, the ask goes out as a miss
+                result = guard.lookup(q.id, in_flight=q.id in in_flight, now=wall())
             if result is not None and result.outcome is not CacheOutcome.MISS:
                 hit = result.outcome is CacheOutcome.HIT
                 summary.cache_hits += hit
@@ -219,8 +240,9 @@ def run_load(
             if monotonic() >= next_progress:
                 next_progress += settings.progress_every_s
                 log.info("load %s: asked %d, sent %d (acked %d), cache hits %d, coalesced %d, "
-                         "max lag %.3fs", experiment_id, summary.asked, summary.sent,
-                         summary.acknowledged, summary.cache_hits, summary.coalesced,
+                         "cache unavailable %d, max lag %.3fs", experiment_id, summary.asked,
+                         summary.sent, summary.acknowledged, summary.cache_hits,
+                         summary.coalesced, guard.unavailable if guard else 0,
                          max(pacer.lags, default=0.0))
         summary.fresh_questions = selector.fresh_sent
         left = producer.flush(settings.flush_timeout_s)
@@ -228,6 +250,9 @@ def run_load(
             summary.failed += left
             log.error("load %s: %d record(s) unacknowledged after %.0fs", experiment_id, left,
                       settings.flush_timeout_s)
+        if guard is not None:
+            guard.close()  # the releases of the last failed sends
+            summary.cache_unavailable = guard.unavailable
     finally:
         if own_producer:
             producer.flush(1.0)

@@ -23,3 +23,13 @@ class GeneratorSettings(ServiceEnvSettings):
     start_delay_s: float = Field(
         default=0.05, ge=0, description="schedule starts this long after run_load is called"
     )
+    db_retry_s: float = Field(
+        default=60.0, ge=0,
+        description="how long one cache check retries a lost database connection (a PostgreSQL "
+        "restart) before the ask is sent as a cache miss (counted as cache_unavailable)",
+    )
+    db_probe_every_s: float = Field(
+        default=1.0, gt=0,
+        description="during a database outage, how often an ask tries the cache again (one "
+        "attempt); the asks in between are sent as misses without waiting",
+    )

@@ -34,15 +34,19 @@ Connect = Callable[..., Any]
 """``psycopg2.connect``'s signature: ``connect(dsn, connect_timeout=..., application_name=...)``."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (libpq's run on with hints), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class DatabaseUnavailable(ConnectionError):
     """The database stayed unreachable until a retry deadline passed."""
 
     def __init__(self, database: str, what: str, waited_s: float, attempts: int,
                  last_error: BaseException) -> None:
-        first_line = str(last_error).strip().splitlines()[0] if str(last_error).strip() else \
-            type(last_error).__name__
         super().__init__(f"{what}: database {database} unreachable for {waited_s:.1f} s "
-                         f"({attempts} attempt(s)); last error: {first_line}")
+                         f"({attempts} attempt(s)); last error: {first_line(last_error)}")
         self.database = database
         self.waited_s = waited_s
         self.attempts = attempts
@@ -146,7 +150,7 @@ class Database:
                 now = self.clock()
                 if attempts == 1 and deadline_s > 0:  # with no retry to come, the caller logs
                     log.warning("%s on %s failed (%s); reconnecting for up to %.0f s", what,
-                                self.name, str(exc).strip() or type(exc).__name__, deadline_s)
+                                self.name, first_line(exc), deadline_s)
                 if now >= end:
                     raise DatabaseUnavailable(self.name, what, now - start, attempts, exc) from exc
                 if pause > 0:

@@ -41,11 +41,12 @@ class FakeCache:
         self.lookups: list[tuple[str, bool]] = []
         self.released: list[str] = []
 
-    def release(self, experiment_id: str, question_id: str) -> int:
+    def release(self, experiment_id: str, question_id: str, *, deadline_s: float = 0.0) -> int:
         self.released.append(question_id)
         return 0
 
-    def lookup(self, experiment_id: str, question_id: str, *, in_flight: bool, now: float):
+    def lookup(self, experiment_id: str, question_id: str, *, in_flight: bool, now: float,
+               deadline_s: float = 0.0):
         self.time.now += self.cost
         self.lookups.append((question_id, in_flight))
         if question_id in self.answered:
