@@ -187,6 +187,7 @@ class AuditResult:
         return [f"{exp.experiment_id}: {r}" if many else r
                 for exp in self.experiments for r in exp.reasons]
 
+    @property
     def totals(self) -> dict[str, int]:
         """The counts summed over the experiments."""
         keys = ("acknowledged", "in_flight", "lost", "unknown", "duplicated", "extra_llm_calls")
@@ -202,7 +203,7 @@ class AuditResult:
         return {
             "target": self.target, "run_label": self.run_label, "run_status": self.run_status,
             "verdict": self.verdict, "exit_code": self.exit_code, "reasons": self.reasons,
-            "totals": self.totals(),
+            "totals": self.totals,
             "experiments": [exp.to_dict() for exp in self.experiments],
         }
 

@@ -237,8 +237,8 @@ class TestRunResult:
     def test_every_repeat_clean_is_clean(self) -> None:
         result = self.result(clean_rows("e1"), clean_rows("e2"))
         assert (result.verdict, result.exit_code) == ("clean", 0)
-        assert result.totals()["acknowledged"] == 6
-        assert result.totals()["terminal_accepted"] == 2
+        assert result.totals["acknowledged"] == 6
+        assert result.totals["terminal_accepted"] == 2
         assert result.lines()[0] == "audit of run r1 (finished, 2 experiment(s)): CLEAN (exit 0)"
 
     def test_the_worst_repeat_decides(self) -> None:
