@@ -1,7 +1,11 @@
 """Producer, consumer and admin client factories with the pipeline's delivery guarantees.
 
 * Producers are idempotent with ``acks=all`` and a small linger: no duplicates from producer
-  retries, and a record is acknowledged only once every in-sync replica has it.
+  retries, and a record is acknowledged only once every in-sync replica has it. A broker restart
+  is ridden out, not failed: librdkafka buffers the records and retries every retriable error
+  (broker down, leader moved, request timed out) without limit of count until the record is
+  ``message.timeout.ms`` old (:data:`DELIVERY_TIMEOUT_MS`); only then does the delivery report
+  carry the error, which the caller counts as a failed send.
 * Consumers never auto-commit (services commit after their outputs are durable), never
   auto-store offsets, start from the earliest offset of a new group, and use the
   cooperative-sticky assignor so a rebalance does not stop every member.
@@ -37,12 +41,21 @@ def scoped_group_id(group_id: str, topic_prefix: str) -> str:
     return f"{topic_prefix}{group_id}" if topic_prefix and not group_id.startswith(topic_prefix) else group_id
 
 
+#: How long a record may wait for its acknowledgement, retries and broker restarts included
+#: (librdkafka's default, spelled out): a KRaft broker restarts in well under a minute here.
+DELIVERY_TIMEOUT_MS = 300_000
+
+
 def producer_config(settings: KafkaSettings, client_id: str, **overrides: Any) -> dict[str, Any]:
     conf: dict[str, Any] = {
         **settings.common_config(),
         "client.id": _client_id(settings, client_id),
-        "enable.idempotence": True,
+        "enable.idempotence": True,  # retries neither duplicate nor reorder records
         "acks": "all",
+        "message.timeout.ms": DELIVERY_TIMEOUT_MS,
+        "retries": 2_147_483_647,  # bounded by message.timeout.ms, not by a count
+        "retry.backoff.ms": 100,
+        "retry.backoff.max.ms": 1_000,
         "linger.ms": settings.linger_ms,
         "compression.type": settings.compression,
         "message.max.bytes": settings.message_max_bytes,
