@@ -42,7 +42,7 @@ def scoped_group_id(group_id: str, topic_prefix: str) -> str:
 
 
 #: How long a record may wait for its acknowledgement, retries and broker restarts included
-#: (librdkafka's default, spelled out): a KRaft broker restarts in well under a minute here.
+#: (librdkafka's default, spelled out): a broker away for less than this costs latency, not records.
 DELIVERY_TIMEOUT_MS = 300_000
 
 
