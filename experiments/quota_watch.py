@@ -21,6 +21,9 @@ from collections.abc import Callable
 from types import TracebackType
 
 import psycopg2
+from psycopg2.extensions import connection as PgConnection
+
+from pipeline.storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +36,21 @@ WHERE experiment_id = %s AND kind = 'llm_attempt' AND attrs->>'error_class' = 'q
 CountQuotaErrors = Callable[[str], int]
 
 
-def count_quota_errors_in(db: object) -> CountQuotaErrors:
-    """``experiment_id -> count`` over a :class:`pipeline.storage.db.Database`."""
+def count_quota_errors_in(db: Database, *, retry_s: float = 0.0) -> CountQuotaErrors:
+    """``experiment_id -> count`` over a :class:`pipeline.storage.db.Database`.
+
+    Each count goes through :meth:`Database.run`: a connection the database dropped (a
+    restart) is replaced, so the next poll works on a fresh one; ``retry_s`` (default: none,
+    the next poll is the retry) bounds a retry within one count.
+    """
 
     def count(experiment_id: str) -> int:
-        with db.conn().cursor() as cur:  # type: ignore[attr-defined]
-            cur.execute(QUOTA_ERRORS, (experiment_id,))
-            return int(cur.fetchone()[0])
+        def query(conn: PgConnection) -> int:
+            with conn.cursor() as cur:
+                cur.execute(QUOTA_ERRORS, (experiment_id,))
+                return int(cur.fetchone()[0])
+
+        return db.run(query, retry_s, what="quota error count")
 
     return count
 
@@ -49,8 +60,8 @@ class QuotaWatch:
 
     ``with QuotaWatch(...) as watch:`` polls on a daemon thread every ``poll_s`` until the block
     ends; ``check()`` is one poll (what the tests drive). A threshold of 0 watches nothing. A
-    failed poll (the database restarting, say) is logged and retried at the next one: the watch
-    must never stop the load by itself failing.
+    failed poll (the database restarting, say) is retried at the next one, logged when the
+    failures start and when they end: the watch must never stop the load by itself failing.
     """
 
     def __init__(self, experiment_id: str, threshold: int, stop: threading.Event, *,
@@ -68,6 +79,8 @@ class QuotaWatch:
         self._thread: threading.Thread | None = None
         self.seen = 0
         self.tripped_at: float | None = None
+        #: consecutive failed polls (0 while the database answers)
+        self.failed_polls = 0
 
     @property
     def reason(self) -> str | None:
@@ -89,13 +102,27 @@ class QuotaWatch:
             self.stop.set()
         return self.tripped_at is not None
 
+    def poll(self) -> bool:
+        """:meth:`check` that survives a failed poll (a database error or an unreachable
+        database): False, and the next poll tries again."""
+        try:
+            tripped = self.check()
+        except (psycopg2.Error, OSError) as exc:  # DatabaseUnavailable is a ConnectionError
+            self.failed_polls += 1
+            if self.failed_polls == 1:
+                log.warning("quota watch of %s: poll failed (%s); polling again every %.1f s",
+                            self.experiment_id, exc, self.poll_s)
+            return False
+        if self.failed_polls:
+            log.info("quota watch of %s: polling again after %d failed poll(s)",
+                     self.experiment_id, self.failed_polls)
+            self.failed_polls = 0
+        return tripped
+
     def _run(self) -> None:
         while not self._done.wait(self.poll_s):
-            try:
-                if self.check():
-                    return
-            except (psycopg2.Error, OSError) as exc:
-                log.warning("quota watch of %s: poll failed (%s); retrying", self.experiment_id, exc)
+            if self.poll():
+                return
 
     def __enter__(self) -> QuotaWatch:
         if self.threshold:

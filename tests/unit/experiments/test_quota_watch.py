@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import psycopg2
 import pytest
+from db_fakes import FakeServer
 
 from experiments import spec
 from experiments.collect_map import stop_reason
 from experiments.metrics import compute
 from experiments.metrics.synthetic import SyntheticProfile, make_run
-from experiments.quota_watch import QuotaWatch
+from experiments.quota_watch import QuotaWatch, count_quota_errors_in
 from experiments.report.narrative import findings
+from pipeline.storage.db import Database, DatabaseUnavailable
 
 
 class Counts:
@@ -55,6 +58,34 @@ def test_the_thread_polls_until_tripped_and_survives_a_failed_poll() -> None:
     with QuotaWatch("exp-1", 2, stop, count=counts, poll_s=0.01):
         assert stop.wait(5.0), "the watch never stopped the load"
     assert counts.polls == 3
+
+
+def test_the_count_works_on_a_fresh_connection_after_a_restart() -> None:
+    server = FakeServer(answer=lambda sql, params: [(7,)])
+    db = Database(autocommit=True, connect=server.connect)
+    count = count_quota_errors_in(db)
+    assert count("exp-1") == 7
+    server.fail_queries = 1  # PostgreSQL restarted: the watch's connection is gone
+    with pytest.raises(DatabaseUnavailable):  # no retry within a poll: the next poll is one
+        count("exp-1")
+    assert count("exp-1") == 7 and len(server.connections) == 2
+    assert server.executed[-1][1] == ("exp-1",)
+
+
+def test_failed_polls_are_logged_when_they_start_and_when_they_end(caplog) -> None:
+    stop = threading.Event()
+    down = DatabaseUnavailable("'harness' at 127.0.0.1:5432", "quota error count", 0.0, 1,
+                               psycopg2.OperationalError("Connection refused"))
+    counts = Counts(psycopg2.OperationalError("server closed the connection"), down, down, 1, 3)
+    watch = QuotaWatch("exp-1", 3, stop, count=counts, clock=lambda: 5.0)
+    with caplog.at_level(logging.INFO, logger="experiments.quota_watch"):
+        assert [watch.poll() for _ in range(4)] == [False, False, False, False]
+        assert watch.failed_polls == 0
+        assert watch.poll() and stop.is_set()
+    messages = [r.getMessage() for r in caplog.records]
+    assert "poll failed (server closed the connection)" in messages[0]
+    assert "polling again after 3 failed poll(s)" in messages[1]
+    assert len(messages) == 3 and "stopping the load early" in messages[2]
 
 
 def test_a_negative_threshold_is_refused() -> None:
