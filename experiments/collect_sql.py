@@ -162,12 +162,21 @@ def _counts(cur: PgCursor, sql: str, params: Mapping[str, Any]) -> dict[str, int
 
 
 def fetch_run(dsn: str, experiment_id: str, *, connect_timeout_s: int = 10,
-              application_name: str = "collector") -> RawRun:
-    """Read everything about ``experiment_id`` in one consistent, read-only snapshot."""
+              application_name: str = "collector", retry_s: float = 30.0,
+              connect: Any = psycopg2.connect) -> RawRun:
+    """Read everything about ``experiment_id`` in one consistent, read-only snapshot.
+
+    A lost connection (connection refused, server closed the connection: a PostgreSQL restart)
+    is retried on a fresh connection, the whole snapshot again, for up to ``retry_s`` seconds;
+    then :class:`~pipeline.storage.db.DatabaseUnavailable` names the database (never the
+    password). ``connect`` is ``psycopg2.connect`` (the tests' seam).
+    """
+    from pipeline.storage.db import Database
+    from pipeline.storage.settings import DatabaseSettings
+
     params = _params(experiment_id)
-    conn = psycopg2.connect(dsn, connect_timeout=connect_timeout_s,
-                            application_name=application_name)
-    try:
+
+    def snapshot(conn: Any) -> RawRun:
         conn.set_session(isolation_level=ISOLATION_LEVEL_REPEATABLE_READ, readonly=True)
         with conn, conn.cursor() as cur:
             experiments = _rows(cur, EXPERIMENT, params)
@@ -182,5 +191,10 @@ def fetch_run(dsn: str, experiment_id: str, *, connect_timeout_s: int = 10,
             cur.execute(SERVER_VERSION)
             raw.server_version = str(cur.fetchone()[0])
         return raw
+
+    database = Database(DatabaseSettings(dsn=dsn, connect_timeout_s=connect_timeout_s),
+                        application_name=application_name, connect=connect)
+    try:
+        return database.run(snapshot, retry_s, what=f"collection of {experiment_id}")
     finally:
-        conn.close()
+        database.close()
