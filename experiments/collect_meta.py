@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from foundation.layout import Layout
+from foundation.repo import REPO_ROOT
+from foundation.settings import StackSettings
+
 log = logging.getLogger(__name__)
 
 #: distributions of this environment reported by name (report key -> distribution)
@@ -32,12 +36,9 @@ _KAFKA_JAR = re.compile(r"^kafka_(?P<scala>\d+\.\d+)-(?P<version>[0-9][\w.\-]*)\
 _CONNECTOR_JAR = re.compile(r"^flink-sql-connector-kafka-(?P<version>[0-9][\w.\-]*)\.jar$")
 _DIST_INFO = re.compile(r"^apache_flink-(?P<version>[0-9][^-]*)\.dist-info$")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
 @dataclass(frozen=True)
 class StatePaths:
-    """Where the stack keeps the Flink environment and the jars (see harness.stack.layout)."""
+    """Where the stack keeps the Flink environment and the jars (see foundation.layout)."""
 
     flink_venv: Path | None = None
     kafka_jars: Path | None = None
@@ -46,9 +47,6 @@ class StatePaths:
     @classmethod
     def of_stack(cls) -> StatePaths:
         """The local stack's paths (from the stack settings)."""
-        from harness.settings import StackSettings  # the stack's own settings module
-        from harness.stack.layout import Layout
-
         layout = Layout.of(StackSettings())
         return cls(layout.flink_venv, layout.kafka_jars, layout.flink_connector_jars)
 

@@ -68,12 +68,8 @@ def resolve(settings: StackSettings, layout: Layout) -> Endpoints:
     )
 
 
-def services_env_file(layout: Layout) -> Path:
-    return layout.conf / "services.env"
-
-
 def write_services_env(endpoints: Endpoints, layout: Layout) -> Path:
-    path = services_env_file(layout)
+    path = layout.services_env
     body = "".join(f"{key}={value}\n" for key, value in sorted(endpoints.service_env().items()))
     secrets.write_private(path, body)
     return path

@@ -12,13 +12,15 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from foundation.layout import Layout
+from foundation.settings import get_settings
+
 
 def services_env_file() -> Path | None:
-    """``<home>/conf/services.env`` if it exists and is readable, else None (never raises)."""
-    from harness.settings import get_settings
-
+    """``<home>/conf/services.env`` (:attr:`Layout.services_env`) if it exists and is readable,
+    else None. Never raises: an invalid ``HARNESS_*`` stack setting means no fallback file."""
     try:
-        path = get_settings().home / "conf" / "services.env"
+        path = Layout.of(get_settings()).services_env
     except (OSError, ValueError):
         return None
     return path if path.is_file() and os.access(path, os.R_OK) else None
