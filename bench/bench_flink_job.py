@@ -110,8 +110,8 @@ def make_answers(n: int, scorer: str, experiment: str) -> list:
 def free_slots() -> int:
     """Free task slots, counting none while another job is active (a restarting job has
     released its slots but will take them back)."""
+    from flink.client import FlinkClient
     from flink.control import ACTIVE_STATES
-    from harness.stack.flink_client import FlinkClient
 
     client = FlinkClient()
     try:

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flink.client import FlinkClient, FlinkError
 from flink.job_config import DEFAULT_JOB_NAME, JobConfig, JobTopics
-from harness.settings import REPO_ROOT, StackSettings, get_settings
-from harness.stack.flink_client import FlinkClient, FlinkError
-from harness.stack.layout import Layout
+from foundation.layout import Layout
+from foundation.repo import REPO_ROOT
+from foundation.settings import StackSettings, get_settings
 from pipeline.topics import TopicCatalog, load_topics
 
 log = logging.getLogger(__name__)

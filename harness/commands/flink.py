@@ -8,8 +8,8 @@ import json
 import sys
 from typing import Any
 
+from flink.client import FlinkError
 from flink.control import JobAlreadyRunning, ScoringJobControl, job_config
-from harness.stack.flink_client import FlinkError
 
 
 def _scorer_params(items: list[str]) -> dict[str, dict[str, Any]]:

@@ -8,6 +8,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from foundation.layout import SYSTEM_PATH  # configs never depend on the caller's PATH
 from harness.settings import StackSettings
 from harness.stack.layout import Layout
 
@@ -67,11 +68,6 @@ def kafka_cluster_id() -> str:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not cluster_id.startswith("-"):
             return cluster_id
-
-
-# The rendered configs must not depend on the caller's PATH: `harness up` from a shell and from an
-# Airflow task must render the same files, or supervisord would restart services needlessly.
-SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def java_binary() -> str:
@@ -176,13 +172,5 @@ python:
 
 
 def flink_env(layout: Layout) -> dict[str, str]:
-    """Environment of every Flink process and of `flink run`."""
-    pyflink = layout.pyflink_dir()
-    return {
-        "FLINK_HOME": str(pyflink),
-        "FLINK_CONF_DIR": str(layout.flink_conf),
-        "FLINK_LIB_DIR": str(layout.flink_lib),
-        "FLINK_LOG_DIR": str(layout.flink_home / "log"),
-        "PYFLINK_PYTHON": str(layout.flink_venv / "bin" / "python"),
-        "PATH": f"{layout.flink_venv / 'bin'}:{SYSTEM_PATH}",
-    }
+    """Environment of every Flink process and of `flink run` (:meth:`Layout.flink_env`)."""
+    return layout.flink_env()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from harness.stack.flink_client import FlinkClient
+from flink.client import FlinkClient
 from pipeline.waiting import WaitTimeout, wait_until
 
 JOB = Path(__file__).parent / "jobs" / "copy_topic.py"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from flink.client import FlinkClient
 from harness.stack import marks
-from harness.stack.flink_client import FlinkClient
 from harness.stack.procs import alive, cmdline, descendants
 
 PROC = Path("/proc")

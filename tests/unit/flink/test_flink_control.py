@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from flink.client import FlinkError
 from flink.control import JobAlreadyRunning, ScoringJobControl, job_config
 from flink.job_config import JobConfig
 from harness import cli
 from harness.commands import flink as flink_command
 from harness.settings import StackSettings
-from harness.stack.flink_client import FlinkError
 from pipeline.topics import load_topics
 
 

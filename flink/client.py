@@ -1,4 +1,9 @@
-"""Submitting PyFlink jobs to the session cluster and controlling them through its REST API."""
+"""Submitting PyFlink jobs to the session cluster and controlling them through its REST API.
+
+Used by the scoring job's controller (flink/control.py) and by the stack's tests; the cluster's
+address comes from the stack settings (``HARNESS_EXTERNAL_FLINK_URL`` or our own on
+``flink_rest_port``), the Flink distribution and configuration from the state folder's layout.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,9 @@ from typing import Any
 
 import httpx
 
-from harness.settings import REPO_ROOT, StackSettings, get_settings
-from harness.stack import configs
-from harness.stack.layout import Layout
+from foundation.layout import Layout
+from foundation.repo import REPO_ROOT
+from foundation.settings import StackSettings, get_settings
 from pipeline.waiting import wait_until
 
 log = logging.getLogger(__name__)
@@ -46,7 +51,7 @@ class FlinkClient:
         The client runs with the Flink environment's interpreter and our FLINK_CONF_DIR, so the
         job's Python workers get the same interpreter (python.executable in our config).
         """
-        env = {**os.environ, **configs.flink_env(self.layout)}
+        env = {**os.environ, **self.layout.flink_env()}
         env["PYTHONPATH"] = str(REPO_ROOT)
         flink = Path(env["FLINK_HOME"]) / "bin" / "flink"
         command = [str(flink), "run", "--jobmanager", self.url.split("://", 1)[-1]]
