@@ -136,17 +136,26 @@ class Busy:
 def blocking(others: Sequence[RunRow], pending: Mapping[str, int],
              last_activity: Mapping[str, float | None], now: float,
              settings: LifecycleSettings | None = None) -> list[Busy]:
-    """Which of OTHERS keep this run from loading: a running run that holds the pipeline
-    (loading or draining), and an ended run with questions still pending that moved recently.
+    """Which of OTHERS keep this run from loading:
+
+    - a run sending its load (phase ``loading``) whose load process is alive (a dead one, say
+      ended by `harness down`, holds nothing);
+    - a draining or ended run with questions still pending that moved within
+      ``stale_activity_s`` (stuck questions of a run nobody waits for any more do not block every
+      later run).
+
     PENDING and LAST_ACTIVITY are per label (computed only for runs that need them)."""
     settings = settings or LifecycleSettings()
     out: list[Busy] = []
     for run in others:
-        if run.status == "running" and run.phase in ("loading", "draining"):
-            out.append(Busy(run.label, run.phase, run.status, pending.get(run.label)))
+        if run.status == "running" and run.phase == "loading":
+            beat = run.heartbeat_at or run.updated_at
+            if now - beat <= settings.loader_stale_s:
+                out.append(Busy(run.label, run.phase, run.status, None))
             continue
+        draining = run.status == "running" and run.phase == "draining"
         left = pending.get(run.label, 0)
-        if run.ended and left > 0:
+        if (draining or run.ended) and left > 0:
             moved = last_activity.get(run.label)
             if moved is not None and now - moved <= settings.stale_activity_s:
                 out.append(Busy(run.label, run.phase, run.status, left))
@@ -203,27 +212,32 @@ def pipeline_busy(db: Database, label: str, now: float,
     pending: dict[str, int] = {}
     activity: dict[str, float | None] = {}
     for run in others:
-        holds = run.status == "running" and run.phase in ("loading", "draining")
-        if holds or run.ended:
+        if run.ended or (run.status == "running" and run.phase == "draining"):
             count = run_pending(db, run)
             if count is not None:
                 pending[run.label] = count
-            if run.ended and count:
+            if count:
                 activity[run.label] = _last_activity(db, run.experiment_ids)
     return blocking(others, pending, activity, now, settings)
 
 
-def acquire_pipeline(db: Database, label: str) -> RunRow | None:
-    """Atomically move LABEL to phase ``loading`` unless another running run holds the pipeline
-    (phase loading or draining). Returns the holder that refused it, or None when acquired."""
+def acquire_pipeline(db: Database, label: str,
+                     settings: LifecycleSettings | None = None) -> RunRow | None:
+    """Atomically move LABEL to phase ``loading`` unless another run is sending its load with a
+    live load process (draining runs were checked by :func:`pipeline_busy` just before). Returns
+    the holder that refused it, or None when acquired."""
+    settings = settings or LifecycleSettings()
     conn = db.conn()
     from psycopg2.extras import RealDictCursor
 
     with conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PIPELINE_LOCK,))
         cur.execute("""SELECT * FROM runs WHERE label <> %s AND status = 'running'
-                         AND phase IN ('loading', 'draining') ORDER BY created_at LIMIT 1""",
-                    (label,))
+                         AND phase = 'loading'
+                         AND COALESCE(heartbeat_at, updated_at)
+                             > extract(epoch FROM clock_timestamp()) - %s
+                       ORDER BY created_at LIMIT 1""",
+                    (label, settings.loader_stale_s))
         holder = cur.fetchone()
         if holder is not None:
             return RunRow.from_row(holder)

@@ -82,7 +82,7 @@ def wait_for_pipeline(db: Database, label: str, settings: LifecycleSettings,
     while True:
         busy = pipeline_busy(db, label, clock(), settings)
         if not busy:
-            holder = acquire_pipeline(db, label)
+            holder = acquire_pipeline(db, label, settings)
             if holder is None:
                 return
             busy_text = f"{holder.label} ({holder.phase})"

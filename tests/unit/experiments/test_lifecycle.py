@@ -68,11 +68,20 @@ class TestDrain:
 
 
 class TestIsolation:
-    def test_a_run_holding_the_pipeline_blocks(self) -> None:
+    def test_a_run_sending_its_load_blocks_while_its_load_process_lives(self) -> None:
+        loading = row(label="other", phase="loading", loader_pid=1, heartbeat_at=T0 - 10)
+        busy = blocking([loading], {}, {}, T0, SETTINGS)
+        assert [b.describe() for b in busy] == ["other (loading)"]
+        dead = replace(loading, heartbeat_at=T0 - 91)  # e.g. ended by `harness down`
+        assert blocking([dead], {}, {}, T0, SETTINGS) == []
+
+    def test_a_draining_run_blocks_while_its_questions_move(self) -> None:
         other = row(label="other", phase="draining", loader_pid=1)
-        busy = blocking([other], {"other": 12}, {}, T0, SETTINGS)
-        assert [b.label for b in busy] == ["other"]
-        assert busy[0].describe() == "other (running, 12 question(s) in flight)"
+        busy = blocking([other], {"other": 12}, {"other": T0 - 5}, T0, SETTINGS)
+        assert [b.describe() for b in busy] == ["other (running, 12 question(s) in flight)"]
+        assert blocking([other], {"other": 0}, {"other": T0}, T0, SETTINGS) == []
+        # nobody waits for it any more and its questions are stuck: it holds nothing
+        assert blocking([other], {"other": 12}, {"other": T0 - 601}, T0, SETTINGS) == []
 
     def test_waiting_runs_do_not_block_each_other(self) -> None:
         assert blocking([row(label="other", phase="waiting")], {}, {}, T0, SETTINGS) == []
