@@ -65,7 +65,7 @@ def ensure_services(workers: int | None = None, concurrency: int | None = None) 
         raise RuntimeError("the local stack is not running: start it with `harness up`")
     resized = False
     if workers is not None and concurrency is not None:
-        from pipeline.supervised import write_fleet
+        from harness.stack.pipeline_services import write_fleet
 
         resized = write_fleet(stack.layout, workers, concurrency)
         if resized:

@@ -196,12 +196,9 @@ class Stack:
 
 def _prepare_pipeline(endpoints: Endpoints) -> None:
     """Let the pipeline prepare what its services need (topics, schema) before they start."""
-    import importlib
+    from harness.stack.pipeline_services import prepare  # deferred: Kafka and PostgreSQL clients
 
-    module = importlib.import_module("pipeline.supervised")
-    prepare_fn = getattr(module, "prepare", None)
-    if prepare_fn is not None:
-        prepare_fn(endpoints)
+    prepare(endpoints)
 
 
 def format_status(status: dict[str, Any]) -> str:

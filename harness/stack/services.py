@@ -1,7 +1,7 @@
 """The services of the local stack: how each is started, where it answers, how its readiness is probed.
 
 Infrastructure comes first (PostgreSQL, Kafka, Flink, Airflow); the pipeline's own services
-(simulator, workers, relay, storage, event sink) are added by `pipeline.supervised` when present.
+(simulator, workers, relay, storage, event sink) are added by `harness.stack.pipeline_services`.
 """
 
 from __future__ import annotations
@@ -123,10 +123,10 @@ def infrastructure(settings: StackSettings, layout: Layout, endpoints: Endpoints
 
 
 def pipeline_services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> list[Service]:
-    """The pipeline's own services (`pipeline.supervised.services`)."""
-    from pipeline import supervised  # deferred: pipeline.supervised imports this module
+    """The pipeline's own services (`harness.stack.pipeline_services.services`)."""
+    from harness.stack import pipeline_services  # deferred: it imports this module (Service)
 
-    return supervised.services(settings, layout, endpoints)
+    return pipeline_services.services(settings, layout, endpoints)
 
 
 def all_services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> list[Service]:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from harness.settings import StackSettings
+from harness.stack import pipeline_services
 from harness.stack.endpoints import Endpoints
 from harness.stack.layout import Layout
-from pipeline import supervised
 from pipeline.events.emitter import EventEmitter
 from pipeline.kafka.clients import scoped_group_id
 from pipeline.kafka.health import HealthServer, Heartbeat
@@ -78,7 +78,7 @@ def test_supervised_services_and_their_probes(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setenv("HARNESS_WORKER_COUNT", "2")
     layout = Layout(home=tmp_path)
     endpoints = Endpoints("k:9092", "postgresql://x", "http://f", "http://a", "sqlite://", "u", "p")
-    services = supervised.services(StackSettings(home=tmp_path), layout, endpoints)
+    services = pipeline_services.services(StackSettings(home=tmp_path), layout, endpoints)
     names = [s.name for s in services]
     assert names == ["llm-simulator", "retry-relay", "storage", "events-sink", "worker-0", "worker-1"]
     for s in services:

@@ -3,6 +3,11 @@
 ``services`` lists them: the LLM simulator, ``HARNESS_WORKER_COUNT`` workers, the retry relay,
 the storage service and the event sink, each probed on its ``GET /health``. ``prepare`` runs
 before they start: it creates the topics of the spec (idempotent) and migrates the database.
+The worker fleet an experiment asks for (``write_fleet``) overrides the settings' count and
+concurrency at the next ``harness up``.
+
+A stack concern that knows the pipeline's settings: it lives here, above ``pipeline``, so that
+``pipeline`` never imports the stack (the layers contract in pyproject.toml).
 """
 
 from __future__ import annotations
