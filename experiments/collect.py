@@ -18,7 +18,8 @@ What becomes what (details in :mod:`experiments.collect_map`; the SQL is all in
   the pass's ``access_count`` and counted in :class:`CollectStats`.
 - ``attempts``: the attempts table (the stored outcome's history); for passes in flight, the
   ``llm_attempt`` events so far.
-- ``windows``: ``flink_window`` events. ``sim_counters``: given (a delta, see
+- ``windows``: ``flink_window`` events. ``faults``: ``fault`` events (the infrastructure faults
+  :mod:`experiments.faults` injected), once each, by start. ``sim_counters``: given (a delta, see
   :func:`counter_delta`), else ``experiments.summary["sim_counters"]``, else none.
 - ``meta``: arguments first, then the experiments row (name, spec, git revision, load summary),
   then the spec (seed, warmup_s, slo_s, scoring.threshold / max_rounds), then what the data
@@ -38,6 +39,7 @@ from experiments.collect_map import (
     attempts_from_events,
     attempts_from_rows,
     cache_hit_from_event,
+    faults_from_events,
     intended_range,
     load_window,
     question_from_row,
@@ -123,6 +125,7 @@ class CollectStats:
     #: every llm_attempt event, redeliveries and calls of in-flight passes included
     llm_attempt_events: int = 0
     windows: int = 0
+    faults: int = 0
     orphan_dead_letters: dict[str, int] = field(default_factory=dict)
     load_window_source: str = ""
 
@@ -219,6 +222,8 @@ def build_run(
                     pending.total, pending.describe())
     windows = _windows(raw)
     stats.windows = len(windows)
+    faults = faults_from_events(raw.faults)
+    stats.faults = len(faults)
     stats.coalesced = raw.event_counts.get(CACHE_COALESCED, 0)
     stats.llm_attempt_events = raw.event_counts.get(EventKind.LLM_ATTEMPT.value, 0)
     stats.orphan_dead_letters = dict(sorted(raw.orphan_dead_letters.items()))
@@ -281,6 +286,7 @@ def build_run(
         attempts=attempts,
         sim_counters=_sim_counters(sim_counters, summary),
         windows=windows,
+        faults=faults,
     )
     return Collected(run, stats)
 

@@ -30,6 +30,7 @@ from typing import Any, cast
 
 from experiments.metrics.model import (
     AttemptStatus,
+    FaultEvent,
     LlmAttempt,
     QuestionOutcome,
     TerminalState,
@@ -282,6 +283,47 @@ def window_from_event(row: Row) -> WindowEvent | None:
         low_quality=_int(attrs.get("low_quality")),
         mean_score=_float(attrs.get("mean_score")),
     )
+
+
+def fault_from_event(row: Row) -> FaultEvent | None:
+    """A ``fault`` event (attrs of :meth:`experiments.faults.Injected.attrs`); None when it names
+    no action or target. ``started_at`` falls back to the event time."""
+    attrs = row.get("attrs") or {}
+    action, target = attrs.get("action"), attrs.get("target")
+    if not action or not target:
+        log.warning("fault event %s without an action or a target: %r", row.get("event_id"),
+                    attrs)
+        return None
+    started = _float(attrs.get("started_at"))
+    if started is None:
+        started = float(row["ts"])
+    status = attrs.get("status")
+    worker = attrs.get("worker")
+    return FaultEvent(
+        at_s=_float(attrs.get("at_s")) or 0.0,
+        action=str(action),
+        target=str(target),
+        duration_s=_float(attrs.get("duration_s")) or 0.0,
+        status=int(status) if isinstance(status, int | float) and action == "outage" else None,
+        worker=int(worker) if isinstance(worker, int | float) else None,
+        started_at=started,
+        ended_at=_float(attrs.get("ended_at")),
+        detail=str(attrs.get("detail") or ""),
+        error=str(attrs["error"]) if attrs.get("error") else None,
+    )
+
+
+def faults_from_events(rows: Iterable[Row]) -> list[FaultEvent]:
+    """Every ``fault`` event of a run, once each, by start time. The recorder retries its insert
+    when PostgreSQL is the target, each try under a new event id, so one fault can be stored
+    twice: the same (action, target, scheduled time, start) is kept once."""
+    seen: dict[tuple[str, str, float, float], FaultEvent] = {}
+    for row in rows:
+        fault = fault_from_event(row)
+        if fault is None:
+            continue
+        seen.setdefault((fault.action, fault.target, fault.at_s, fault.started_at), fault)
+    return sorted(seen.values(), key=lambda f: (f.started_at, f.at_s))
 
 
 def load_window(summary: Mapping[str, Any] | None) -> tuple[float, float] | None:

@@ -25,6 +25,8 @@ from pipeline.messages import EventKind, HopName
 #: event kind the generator emits for an ask coalesced onto a pass in flight
 #: (pipeline.generator.load.CACHE_COALESCED; spelled out so the collector needs no Kafka client).
 CACHE_COALESCED = "cache_coalesced"
+#: event kind of an injected infrastructure fault (stage ``faults``, see experiments/faults.py)
+FAULT = "fault"
 
 Row = dict[str, Any]
 
@@ -100,6 +102,14 @@ WHERE experiment_id = %(exp)s AND kind = %(window_kind)s
 ORDER BY (attrs ->> 'window_start')::double precision, ts
 """
 
+#: Infrastructure faults injected during the run (written by :mod:`experiments.faults`), in
+#: the order they started.
+FAULTS = """
+SELECT event_id, ts, attrs FROM events
+WHERE experiment_id = %(exp)s AND kind = %(fault_kind)s
+ORDER BY ts, event_id
+"""
+
 EVENT_COUNTS = """
 SELECT kind, count(*) FROM events WHERE experiment_id = %(exp)s GROUP BY kind
 """
@@ -126,6 +136,7 @@ def _params(experiment_id: str) -> dict[str, str]:
         "attempt_kind": EventKind.LLM_ATTEMPT.value,
         "hit_kind": EventKind.CACHE_HIT.value,
         "window_kind": EventKind.FLINK_WINDOW.value,
+        "fault_kind": FAULT,
     }
 
 
@@ -145,6 +156,7 @@ class RawRun:
     in_flight_attempt_events: list[Row] = field(default_factory=list)
     cache_hits: list[Row] = field(default_factory=list)
     windows: list[Row] = field(default_factory=list)
+    faults: list[Row] = field(default_factory=list)
     event_counts: dict[str, int] = field(default_factory=dict)
     orphan_dead_letters: dict[str, int] = field(default_factory=dict)
     server_version: str | None = None
@@ -186,6 +198,7 @@ def fetch_run(dsn: str, experiment_id: str, *, connect_timeout_s: int = 10,
             raw.in_flight_attempt_events = _rows(cur, IN_FLIGHT_ATTEMPT_EVENTS, params)
             raw.cache_hits = _rows(cur, CACHE_HITS, params)
             raw.windows = _rows(cur, WINDOWS, params)
+            raw.faults = _rows(cur, FAULTS, params)
             raw.event_counts = _counts(cur, EVENT_COUNTS, params)
             raw.orphan_dead_letters = _counts(cur, ORPHAN_DEAD_LETTERS, params)
             cur.execute(SERVER_VERSION)

@@ -11,6 +11,7 @@ from typing import Any
 
 from experiments.metrics.cache import cache_section
 from experiments.metrics.derive import QuestionTimes, derive
+from experiments.metrics.fault_impact import faults_section
 from experiments.metrics.headline import headline
 from experiments.metrics.latency import latency_section
 from experiments.metrics.model import RunData
@@ -115,6 +116,7 @@ def compute(
             steady, steady_attempts, run.windows, t0, run.meta.score_threshold, run.meta.max_rounds
         ),
         "cache": cache_section(steady),
+        "faults": faults_section(all_q, run.faults, t0, run.meta.ended_at - t0),
     }
     metrics = RunMetrics.model_validate(sections)
     metrics.headline = headline(metrics)

@@ -19,6 +19,12 @@ Conventions the collector must follow:
   (tier topic + relay + re-queue), 0 when the attempt was not deferred.
 - ``RunData.sim_counters`` are the simulator's ground-truth counters for this run only (deltas,
   not totals since the simulator started), e.g. ``requests``, ``status_429``, ``status_5xx``.
+- ``RunData.faults`` are the infrastructure faults injected during the run (one
+  :class:`FaultEvent` per ``fault`` event of the experiment, see :mod:`experiments.faults`), in
+  the order they started.
+
+Versions (``RunData.version``): 1, the first; 2 adds ``faults``. A version 1 file loads as a run
+without faults.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ ERROR_CLASSES: tuple[str, ...] = (
     "bad_completion",
 )
 
-RUN_DATA_VERSION = 1
+RUN_DATA_VERSION = 2
 
 
 class _Model(BaseModel):
@@ -155,6 +161,59 @@ class WindowEvent(_Model):
     mean_score: float | None = None
 
 
+#: fault actions that last ``duration_s`` (the others are instantaneous: a kill, a restart)
+LASTING_FAULTS: frozenset[str] = frozenset({"pause", "outage"})
+
+
+class FaultEvent(_Model):
+    """One infrastructure fault as it was injected (a ``fault`` event's attrs).
+
+    ``at_s`` is when the schedule wanted it (seconds after the load started); ``started_at`` and
+    ``ended_at`` are when it actually started and ended (epoch seconds; equal for a kill or a
+    restart). ``error`` is set when injecting or ending it failed: the fault may not have
+    happened (or not have ended on time).
+    """
+
+    at_s: float
+    #: kill, restart, pause, outage (see :mod:`experiments.faults`); kept open: a new action
+    #: still reaches the report.
+    action: str
+    #: the service hit: kafka, postgres, flink-taskmanager, storage, relay, worker, llm, ...
+    target: str
+    duration_s: float = 0.0
+    #: outage: the HTTP status every LLM request got
+    status: int | None = None
+    #: worker target: which worker (0-based); None: every worker
+    worker: int | None = None
+    started_at: float
+    ended_at: float | None = None
+    detail: str = ""
+    error: str | None = None
+
+    @property
+    def lasts(self) -> bool:
+        """A pause or an outage: the fault holds for ``duration_s`` and then ends."""
+        return self.action in LASTING_FAULTS
+
+    @property
+    def end_at(self) -> float:
+        """When the fault ended: ``ended_at``, else (not recorded) the planned end."""
+        if self.ended_at is not None:
+            return max(self.started_at, self.ended_at)
+        return self.started_at + (self.duration_s if self.lasts else 0.0)
+
+    @property
+    def label(self) -> str:
+        """A short name for plots and tables: "kill storage", "pause worker 0", "outage llm (503)"."""
+        target = self.target
+        if self.target == "worker":
+            target = "workers" if self.worker is None else f"worker {self.worker}"
+        text = f"{self.action} {target}"
+        if self.action == "outage" and self.status is not None:
+            text += f" ({self.status})"
+        return text
+
+
 class RunData(_Model):
     """Everything one run produced that metrics are computed from."""
 
@@ -165,6 +224,8 @@ class RunData(_Model):
     attempts: list[LlmAttempt] = Field(default_factory=list)
     sim_counters: dict[str, float] = Field(default_factory=dict)
     windows: list[WindowEvent] = Field(default_factory=list)
+    #: infrastructure faults injected during the run (version 2), ordered by start
+    faults: list[FaultEvent] = Field(default_factory=list)
 
     def to_json(self, indent: int | None = None) -> str:
         return self.model_dump_json(indent=indent)

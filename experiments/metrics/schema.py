@@ -20,7 +20,7 @@ from experiments.metrics.histogram import PERCENTILES
 
 #: The version this code writes. Minor bumps add or move keys and are upgraded on read (see
 #: :mod:`experiments.metrics.versions`); a major bump means older files can no longer be read.
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 RunStatus = Literal["finished", "failed", "stopped"]
 #: ``[seconds, fraction]``
@@ -355,6 +355,49 @@ class Cache(Section):
     access_count: AccessCount
 
 
+class FaultImpact(Section):
+    """One injected infrastructure fault and what it did to the run (definitions in
+    :mod:`experiments.metrics.fault_impact`); times in seconds after the load started."""
+
+    #: a short name: "kill storage", "pause worker 0", "outage llm (503)"
+    label: str
+    action: str
+    target: str
+    #: when the schedule wanted it
+    at_s: float
+    #: when it actually started and ended (equal for a kill or a restart)
+    start_s: float
+    end_s: float
+    #: the scheduled duration (pause, outage); 0 for a kill or a restart
+    duration_s: float = 0.0
+    detail: str = ""
+    #: why injecting (or ending) the fault failed; None when it went as planned
+    error: str | None = None
+    #: "start" (kill, restart) or "end" (pause, outage): where the recovery time counts from
+    recovery_from: Literal["start", "end"]
+    #: seconds until answered throughput was back to 90 % of the offered load for 5 s; None:
+    #: not within the run (``recovery_note`` says why)
+    recovery_s: float | None = None
+    recovery_note: str | None = None
+    #: the end of the fault window (reference + recovery, or the end of the load)
+    window_end_s: float
+    #: LLM passes in the pipeline during the fault window
+    affected: int
+    #: LLM passes durable before the fault, untouched by earlier faults
+    baseline_questions: int
+    #: the baseline's end-to-end p99: a slower affected question is delayed
+    delay_threshold_s: float | None = None
+    #: affected questions slower than the threshold, or unfinished; None: baseline too small
+    delayed: int | None = None
+    #: LLM calls of the affected questions
+    llm_calls: int
+    #: the baseline's LLM calls per terminal pass
+    baseline_amplification: float | None = None
+    expected_llm_calls: float | None = None
+    #: llm_calls - expected_llm_calls; None: baseline too small
+    extra_llm_calls: float | None = None
+
+
 class RepeatStat(Section):
     n: int
     mean: float | None
@@ -393,6 +436,8 @@ class RunMetrics(Section):
     retries: Retries
     quality: Quality
     cache: Cache
+    #: infrastructure faults injected during the run (1.2), in the order they started
+    faults: list[FaultImpact] = Field(default_factory=list)
     #: headline key (see :mod:`experiments.metrics.headline`) -> value, None where not measured.
     headline: dict[str, float | None] = Field(default_factory=dict)
     repeats: Repeats | None = None

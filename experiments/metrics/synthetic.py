@@ -4,8 +4,10 @@ Not a pipeline simulation, a generator of telemetry with the right shape and the
 effect: Poisson arrivals, a cache for repeated questions, lognormal LLM latency, overload bursts in
 which attempts fail, in-worker exponential backoff with full jitter then deferral to retry tiers,
 rate limits deferred to a tier, dead letters for invalid requests, twice-bad completions and
-exhausted attempts, Flink scoring with regeneration below the threshold, and questions still in
-flight when telemetry is collected. The same seed always gives the same run.
+exhausted attempts, Flink scoring with regeneration below the threshold, questions still in
+flight when telemetry is collected, and optionally infrastructure faults (``faults=``: an LLM
+outage fails every attempt; a kill, restart or pause of any other service stalls durable writes
+until it is back). The same seed always gives the same run.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import random
 from dataclasses import dataclass, field
 
 from experiments.metrics.model import (
+    LASTING_FAULTS,
+    FaultEvent,
     LlmAttempt,
     QuestionOutcome,
     RunData,
@@ -52,6 +56,10 @@ class SyntheticProfile:
     collect_after_s: float = 45.0
     score_mean: float = 0.45
     regen_gain: float = 0.05
+    #: ``(at_s, action, target, duration_s)``: faults injected during the run
+    faults: tuple[tuple[float, str, str, float], ...] = ()
+    #: how long a killed or restarted service takes to come back
+    restart_s: float = 3.0
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -64,6 +72,25 @@ class _Gen:
         self.client_only = 0  # connect errors: the simulator never saw the request
         self.timeouts = 0
 
+    def fault_spans(self, llm: bool) -> list[tuple[float, float]]:
+        """(start, end) epoch seconds of the LLM outages (``llm``) or of the other faults."""
+        spans = []
+        for at, action, target, duration in self.p.faults:
+            if (target == "llm") == llm:
+                lasting = duration if action in LASTING_FAULTS else self.p.restart_s
+                spans.append((T0 + at, T0 + at + lasting))
+        return spans
+
+    def in_outage(self, t: float) -> bool:
+        return any(a <= t < b for a, b in self.fault_spans(llm=True))
+
+    def stalled(self, t: float) -> float:
+        """A durable write due at ``t``: after the end of a stall it falls into."""
+        for a, b in self.fault_spans(llm=False):
+            if a <= t < b:
+                t = b + self.rng.uniform(0.05, 0.5)
+        return t
+
     def in_burst(self, t: float) -> bool:
         rel = t - T0
         return any(a <= rel < b for a, b in self.p.bursts)
@@ -74,6 +101,8 @@ class _Gen:
         return self.rng.betavariate(a * mean / (1 - mean), a)
 
     def error_for(self, t: float) -> str | None:
+        if self.p.faults and self.in_outage(t):
+            return "overload"
         r = self.rng.random()
         p_over = self.p.p_overload_burst if self.in_burst(t) else self.p.p_overload
         for cls, p in (
@@ -194,6 +223,8 @@ class _Gen:
             hops["result"] = [None] * rounds + [result]
             durable = result + rng.expovariate(1 / 0.01) + 0.004
             break
+        if p.faults:
+            durable = self.stalled(durable)
         if durable > T0 + p.duration_s + p.collect_after_s:
             state, durable, reason = "in_flight", None, None
         return QuestionOutcome(
@@ -229,6 +260,26 @@ def _windows(events: list[tuple[float, float, str]], width: float = 5.0) -> list
                 sent_back=sum(o == "sent_back" for _, o in items),
                 low_quality=sum(o == "low_quality" for _, o in items),
                 mean_score=sum(s for s, _ in items) / len(items),
+            )
+        )
+    return out
+
+
+def _fault_events(prof: SyntheticProfile) -> list[FaultEvent]:
+    out = []
+    for at, action, target, duration in prof.faults:
+        start = T0 + at
+        lasting = action in LASTING_FAULTS
+        out.append(
+            FaultEvent(
+                at_s=at,
+                action=action,
+                target=target,
+                duration_s=duration if lasting else 0.0,
+                status=503 if action == "outage" else None,
+                started_at=start,
+                ended_at=start + duration if lasting else start,
+                detail=f"synthetic {action} of {target}",
             )
         )
     return out
@@ -323,6 +374,11 @@ def make_run(
         "slo_s": prof.slo_s,
         "seed": seed,
     }
+    if prof.faults:
+        spec["faults"] = [
+            {"at_s": at, "action": action, "target": target, "duration_s": duration}
+            for at, action, target, duration in prof.faults
+        ]
     return RunData(
         spec=spec,
         meta=RunMeta(
@@ -348,4 +404,5 @@ def make_run(
         attempts=sorted(gen.attempts, key=lambda a: a.started_at),
         sim_counters=sim,
         windows=_windows(gen.scored_events),
+        faults=_fault_events(prof),
     )

@@ -1,6 +1,7 @@
 """Reading metrics.json of any version this code understands, or refusing it clearly.
 
-- ``schema_version`` "1.1" (current) is validated as is.
+- ``schema_version`` "1.2" (current) is validated as is.
+- "1.1" is upgraded by adding the ``faults`` section (empty: no fault was recorded before 1.2).
 - "1.0" (and a file without ``schema_version``, read as 1.0) is upgraded first: it had no
   ``outcome`` section and kept ``stopped_early`` in ``run``; the upgrade moves it to
   ``outcome.stopped_early`` and marks the run ``finished`` (1.0 did not record failures), with
@@ -38,8 +39,16 @@ def _upgrade_1_0(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _upgrade_1_1(data: dict[str, Any]) -> dict[str, Any]:
+    """1.1 -> 1.2: the ``faults`` section (no fault recorded)."""
+    return {**data, "faults": list(data.get("faults") or []), "schema_version": "1.2"}
+
+
 #: version -> the step that upgrades it to the next one, up to :data:`SCHEMA_VERSION`.
-_UPGRADES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"1.0": _upgrade_1_0}
+_UPGRADES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "1.0": _upgrade_1_0,
+    "1.1": _upgrade_1_1,
+}
 
 
 def _errors(exc: ValidationError) -> str:

@@ -227,3 +227,14 @@ def test_cli_unknown_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_stats_as_dict() -> None:
     assert CollectStats(coalesced=2).as_dict()["coalesced"] == 2
+
+
+def test_fault_events_reach_the_run() -> None:
+    fault = {"event_id": "f1", "ts": T + 8, "attrs": {
+        "at_s": 8, "action": "kill", "target": "storage", "duration_s": 0, "status": 503,
+        "worker": None, "started_at": T + 8, "ended_at": T + 8, "detail": "kill storage",
+        "error": None}}
+    collected = build(raw_run(faults=[fault, {**fault, "event_id": "f2"}]))
+    assert [f.label for f in collected.run.faults] == ["kill storage"]
+    assert collected.stats.faults == 1
+    assert [f.label for f in compute(collected.run).faults] == ["kill storage"]

@@ -11,6 +11,8 @@ from experiments.collect_map import (
     attempts_from_events,
     attempts_from_rows,
     cache_hit_from_event,
+    fault_from_event,
+    faults_from_events,
     intended_range,
     load_window,
     metric_hops,
@@ -213,3 +215,29 @@ def test_intended_range_and_slo() -> None:
     assert intended_range([]) is None
     assert slo_of({"slo_s": 0}) is None and slo_of({}) is None and slo_of({"slo_s": 5}) == 5.0
     assert slo_of({"slo_s": math.nan}) is None
+
+
+def fault_row(event_id: str, **attrs: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "at_s": 8, "action": "pause", "target": "worker", "duration_s": 20, "status": 503,
+        "worker": 1, "started_at": T + 8.1, "ended_at": T + 28.2, "detail": "pause worker-1",
+        "error": None,
+    }
+    base.update(attrs)
+    return {"event_id": event_id, "ts": T + 8.1, "attrs": base}
+
+
+def test_fault_events_become_fault_models_once_each() -> None:
+    pause = fault_from_event(fault_row("a"))
+    assert pause is not None
+    assert (pause.label, pause.status, pause.worker, pause.ended_at) == (
+        "pause worker 1", None, 1, T + 28.2)  # status only means something for an outage
+    outage = fault_from_event(fault_row("o", action="outage", target="llm", worker=None))
+    assert outage is not None and outage.label == "outage llm (503)"
+    failed = fault_from_event(fault_row("f", action="kill", target="kafka", started_at=None,
+                                        ended_at=None, error="Fault: refused"))
+    assert failed is not None and failed.started_at == T + 8.1 and failed.error == "Fault: refused"
+    assert fault_from_event({"event_id": "x", "ts": T, "attrs": {"action": "kill"}}) is None
+    # the recorder retried its insert under a new event id: one fault, stored twice
+    rows = [fault_row("b", at_s=30, started_at=T + 30), fault_row("a"), fault_row("a2")]
+    assert [f.at_s for f in faults_from_events(rows)] == [8, 30]
