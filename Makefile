@@ -30,7 +30,7 @@ status:
 demo: bootstrap
 	@bash scripts/demo.sh
 
-test: bootstrap test-unit
+test: bootstrap lint test-unit
 	@$(PY) -m pytest $(wildcard tests/integration tests/e2e) -m "integration or e2e" $(PYTEST_ARGS)
 
 test-unit: bootstrap
@@ -47,7 +47,8 @@ bench: bootstrap
 	@for b in bench/*.py; do echo "== $$b"; done; echo "run one: $(PY) bench/<name>.py (see bench/README.md)"
 
 lint: bootstrap
-	@$(VENV)/bin/ruff check harness pipeline flink experiments dags tests bench
+	@$(VENV)/bin/ruff check foundation harness pipeline flink experiments dags tests bench
+	@$(VENV)/bin/lint-imports --cache-dir $(STATE)/cache/import-linter  # layers: [tool.importlinter]
 	@$(VENV)/bin/vulture  # paths, confidence: [tool.vulture] in pyproject.toml
 
 clean: down
