@@ -43,8 +43,11 @@ Definitions, per experiment (a *pass* is one question the generator sent; see
   id or none whose answers row exists (poison records): reported, not a verdict reason by
   themselves (a sent question among them is lost, and counted as such).
 
-Verdict: **dirty** when anything is duplicated, or (once over) anything is lost or unknown;
-else **in flight** while the experiment is not over; else **clean**. A run takes the worst verdict
+Verdict: **dirty** when (once over) anything is lost or unknown, or, with ``strict``, anything is
+duplicated; else **in flight** while the experiment is not over; else **clean**. Without
+``strict`` a duplicated LLM pass is a warning: at-least-once delivery replays a record after a
+crash (a worker killed before it committed, a Flink job restarted from its last checkpoint), which
+costs LLM calls but stores each question's outcome once (the storage write is idempotent). A run takes the worst verdict
 of its repeats. Exit codes: 0 clean, 1 dirty, 3 in flight.
 """
 
@@ -109,12 +112,25 @@ class ExperimentAudit:
     duplicates: list[Duplicate]
     dead_letters_without_answer: dict[str, int]  # code -> dead letters
     notes: list[str] = field(default_factory=list)
+    #: duplicated LLM passes make the verdict dirty (``--strict``); by default they are a
+    #: warning: at-least-once delivery replays a record after a crash (a worker killed, a Flink
+    #: job restarted from its checkpoint), which costs LLM calls but stores each outcome once
+    strict: bool = False
+
+    @property
+    def warnings(self) -> list[str]:
+        """What is worth knowing but not a loss: replayed LLM calls (unless strict)."""
+        if self.duplicated and not self.strict:
+            return [f"{self.duplicated} question(s) had duplicated LLM passes "
+                    f"({self.extra_llm_calls} extra call(s)): records replayed by at-least-once "
+                    "delivery; each outcome was stored once"]
+        return []
 
     @property
     def reasons(self) -> list[str]:
         """Why the experiment is dirty (empty: it is not)."""
         out: list[str] = []
-        if self.duplicated:
+        if self.duplicated and self.strict:
             out.append(f"{self.duplicated} question(s) had duplicated LLM passes "
                        f"({self.extra_llm_calls} extra call(s))")
         if self.over and self.lost:
@@ -130,7 +146,8 @@ class ExperimentAudit:
         return "clean" if self.over else "in flight"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "verdict": self.verdict, "reasons": self.reasons}
+        return {**asdict(self), "verdict": self.verdict, "reasons": self.reasons,
+                "warnings": self.warnings}
 
     def lines(self) -> list[str]:
         """A few lines of text: the verdict, the counts, then the findings with sample ids."""
@@ -146,6 +163,7 @@ class ExperimentAudit:
             f"duplicated LLM passes {self.duplicated} ({self.extra_llm_calls} extra call(s))",
         ]
         out += [f"  dirty: {reason}" for reason in self.reasons]
+        out += [f"  warning: {warning}" for warning in self.warnings]
         if self.lost_ids:
             out.append(f"  lost: {_ids(self.lost_ids, self.lost)}")
         if self.unknown_ids:
@@ -188,6 +206,12 @@ class AuditResult:
                 for exp in self.experiments for r in exp.reasons]
 
     @property
+    def warnings(self) -> list[str]:
+        many = len(self.experiments) > 1
+        return [f"{exp.experiment_id}: {w}" if many else w
+                for exp in self.experiments for w in exp.warnings]
+
+    @property
     def totals(self) -> dict[str, int]:
         """The counts summed over the experiments."""
         keys = ("acknowledged", "in_flight", "lost", "unknown", "duplicated", "extra_llm_calls")
@@ -203,6 +227,7 @@ class AuditResult:
         return {
             "target": self.target, "run_label": self.run_label, "run_status": self.run_status,
             "verdict": self.verdict, "exit_code": self.exit_code, "reasons": self.reasons,
+            "warnings": self.warnings,
             "totals": self.totals,
             "experiments": [exp.to_dict() for exp in self.experiments],
         }
@@ -353,25 +378,28 @@ def audit_experiment(rows: ExperimentRows, *, over: bool) -> ExperimentAudit:
     )
 
 
-def audit_rows(rows: AuditRows) -> AuditResult:
-    """The audit of rows read by :func:`experiments.audit_sql.fetch_audit_rows`."""
+def audit_rows(rows: AuditRows, strict: bool = False) -> AuditResult:
+    """The audit of rows read by :func:`experiments.audit_sql.fetch_audit_rows`; STRICT makes
+    duplicated LLM passes dirty."""
+    experiments = [audit_experiment(exp, over=is_over(rows.run, exp.experiment_id, rows.statuses))
+                   for exp in rows.experiments]
+    for exp in experiments:
+        exp.strict = strict
     return AuditResult(
         target=rows.target,
         run_label=rows.run.label if rows.run else None,
         run_status=rows.run.status if rows.run else None,
-        experiments=[audit_experiment(exp, over=is_over(rows.run, exp.experiment_id,
-                                                        rows.statuses))
-                     for exp in rows.experiments],
+        experiments=experiments,
     )
 
 
 # -- the entry points -------------------------------------------------------------------------
 
 
-def audit(db: Database, label_or_experiment_id: str) -> AuditResult:
+def audit(db: Database, label_or_experiment_id: str, strict: bool = False) -> AuditResult:
     """Audit a run (its label: every repeat) or one experiment (its id), read through DB.
     Raises :class:`experiments.audit_sql.TargetNotFound` for neither."""
-    return audit_rows(fetch_audit_rows(db, label_or_experiment_id))
+    return audit_rows(fetch_audit_rows(db, label_or_experiment_id), strict=strict)
 
 
 def write_audit(result: AuditResult, directory: Path) -> Path:

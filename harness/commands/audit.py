@@ -30,7 +30,7 @@ def _audit(args: argparse.Namespace) -> int:
 
     try:
         with Database(application_name="audit") as db:
-            result = audit(db, args.experiment)
+            result = audit(db, args.experiment, strict=args.strict)
     except TargetNotFound as exc:
         log.error("%s", exc)
         return NOT_FOUND
@@ -54,6 +54,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("experiment", help="a run label (all its repeats) or an experiment id")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    parser.add_argument("--strict", action="store_true",
+                        help="duplicated LLM passes (records replayed after a crash) make the "
+                             "verdict dirty; by default they are a warning")
     parser.add_argument("--write", type=Path, default=None, metavar="DIR",
                         help="also write DIR/audit.json (the run's report folder)")
     parser.set_defaults(func=_audit)

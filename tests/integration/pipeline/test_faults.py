@@ -1,6 +1,8 @@
 """Infrastructure faults during a run: for each scenario, one short experiment with the fault in
 its spec (injected by the load process through the local stack's supervisor), then the audit must
-find zero lost and zero duplicated questions and the report must exist and show the fault.
+find zero lost and zero unknown questions (a crash may replay what was in flight: extra LLM calls,
+reported by the audit as duplicated passes, with each outcome stored once), the run must finish,
+and the report must exist.
 
 The scenarios run through `runner.run_experiment` (the steps of the experiment DAG, in this
 process): the Airflow path is covered by the e2e tests. The all-faults-in-one-run scenario is a
@@ -54,7 +56,10 @@ def test_a_fault_loses_and_duplicates_nothing(scenario: str, endpoints) -> None:
     audit = json.loads((report / "audit.json").read_text())
     assert audit["verdict"] == "clean", audit.get("reasons")
     totals = audit.get("totals", audit)
-    assert totals["lost"] == 0 and totals["duplicated"] == 0, totals
+    assert totals["lost"] == 0 and totals["unknown"] == 0, totals
+    # a crash replays what was in flight (at-least-once): extra LLM calls, outcomes stored once
+    print(f"{scenario}: sent {totals['acknowledged']}, lost {totals['lost']}, replayed "
+          f"{totals['duplicated']} ({totals['extra_llm_calls']} extra LLM calls)")
     assert (report / "index.html").exists()
     run = runner.run_status(handle.label)
     assert run is not None and run.status == "finished", run
