@@ -6,6 +6,9 @@ Significance: when both runs carry repeats (2+ values each), a bootstrap CI of t
 means is computed and the difference "exceeds its CI" when that interval excludes 0. When only one run
 has repeats, the other's value is checked against that run's CI. Single runs have no CI, and the
 comparison says so instead of guessing.
+
+Each run's audit verdict (its report folder's audit.json, :mod:`experiments.report.audit_view`)
+is listed beside its status.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from experiments.metrics.redact import redact
 from experiments.metrics.repeats import bootstrap_diff_ci
 from experiments.metrics.schema import SCHEMA_VERSION, RunMetrics
 from experiments.metrics.store import read_metrics
+from experiments.report.audit_view import read_audit, verdict_cell
 from experiments.report.document import Document, Image, Paragraph, Section, Table
 from experiments.report.html import to_html
 from experiments.report.index import COMPARE_FILE, INDEX_FILE
@@ -217,6 +221,7 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
         )
     diffs = spec_differences([m.spec for m in metrics])
     warnings = run_warnings(names, metrics)
+    audits = [read_audit(d) for d in dirs]
     data = {
         "schema_version": SCHEMA_VERSION,
         "kind": "comparison",
@@ -228,6 +233,10 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
             n: m.outcome.model_dump(mode="json") for n, m in zip(names, metrics, strict=True)
         },
         "warnings": warnings,
+        "audits": {
+            n: a.summary.verdict if a.summary is not None else None
+            for n, a in zip(names, audits, strict=True)
+        },
         "spec_differences": diffs,
         "metrics": rows,
     }
@@ -288,10 +297,10 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
                 "Runs",
                 [
                     Table(
-                        ["run", "status", "report folder"],
+                        ["run", "status", "audit", "report folder"],
                         [
-                            [n, m.outcome.status, str(d)]
-                            for n, m, d in zip(names, metrics, dirs, strict=True)
+                            [n, m.outcome.status, verdict_cell(a), str(d)]
+                            for n, m, a, d in zip(names, metrics, audits, dirs, strict=True)
                         ],
                         links=[os.path.relpath(d / INDEX_FILE, out) for d in dirs],
                     )

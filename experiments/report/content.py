@@ -11,6 +11,7 @@ from experiments.metrics.headline import HEADLINES, format_seconds, format_unit,
 from experiments.metrics.histogram import PERCENTILES
 from experiments.metrics.redact import redact
 from experiments.metrics.schema import LatencySummary, Repeats, RunMetrics
+from experiments.report.audit_view import AuditReading, audit_css, audit_line
 from experiments.report.document import Code, Document, Image, Paragraph, Section, Table
 from experiments.report.narrative import findings
 from experiments.report.outcome import banners
@@ -102,6 +103,63 @@ def _headline(m: RunMetrics) -> Section:
             row.append(ci_text(h.key, rep))
         rows.append(row)
     return Section("Headline figures", [Table(headers, rows)])
+
+
+def _calls(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:+.1f}"
+
+
+def fault_rows(m: RunMetrics) -> list[list[str]]:
+    """One row per fault: when, action, target, duration, recovery, delayed, extra calls, error."""
+    rows = []
+    for f in m.faults:
+        when = f"{_n(f.start_s, 1)} s" + (
+            f" (planned {f.at_s:g} s)" if abs(f.start_s - f.at_s) >= 0.5 else ""
+        )
+        duration = _s(f.end_s - f.start_s) if f.end_s > f.start_s else "instant"
+        if f.recovery_s is not None:
+            recovery = f"{f.recovery_s:.1f} s after its {f.recovery_from}"
+        else:
+            recovery = "not within the run"
+        delayed = "n/a" if f.delayed is None else f"{f.delayed} of {f.affected}"
+        rows.append([when, f.action, f.target, duration, recovery, delayed,
+                     _calls(f.extra_llm_calls), f.error or ""])
+    return rows
+
+
+def _faults(m: RunMetrics) -> Section | None:
+    """The Faults section, or None for a run that scheduled none and recorded none."""
+    scheduled = m.spec.get("faults") or []
+    if not m.faults and not scheduled:
+        return None
+    if not m.faults:
+        return Section("Faults", [Paragraph(
+            f"The spec scheduled {len(scheduled)} fault(s), but no fault event was recorded for "
+            "this run: the injection never ran, or its record did not reach PostgreSQL.", "finding")])
+    blocks: list[Any] = [
+        Table(
+            ["when (after load start)", "action", "target", "duration", "recovery time",
+             "delayed questions", "extra LLM calls", "error"],
+            fault_rows(m),
+            caption="Injected faults",
+        ),
+        Paragraph(
+            "Recovery time: from the fault's start (kill, restart) or end (pause, outage) until "
+            "answered throughput holds at least 90% of the offered load for 5 s. Delayed: "
+            "questions in the pipeline during the fault and its recovery whose end-to-end latency "
+            "exceeds the p99 of the questions finished before it (or that never finished). Extra "
+            "LLM calls: their calls minus what the pre-fault calls per question predict. n/a: too "
+            "few questions finished before the fault to compare with. The time-series plots mark "
+            "each fault.",
+            "note",
+        ),
+    ]
+    blocks += [
+        Paragraph(f"{f.label} at {_n(f.start_s, 1)} s: {f.recovery_note}.", "note")
+        for f in m.faults
+        if f.recovery_note
+    ]
+    return Section("Faults", blocks)
 
 
 def _summary_row(label: str, s: LatencySummary) -> list[str]:
@@ -384,14 +442,20 @@ def _spec(m: RunMetrics) -> Section:
     )
 
 
-def run_document(metrics: RunMetrics, plots: Mapping[str, Path]) -> Document:
+def run_document(
+    metrics: RunMetrics, plots: Mapping[str, Path], audit: AuditReading | None = None
+) -> Document:
     """The report of one run; it opens with a banner when the run did not finish or overlapped
-    other runs (see :mod:`experiments.report.outcome`)."""
+    other runs (see :mod:`experiments.report.outcome`), then the audit's verdict when ``audit``
+    is given (see :mod:`experiments.report.audit_view`)."""
     run = metrics.run
+    faults = _faults(metrics)
+    lead = [] if audit is None else [Paragraph(audit_line(audit), audit_css(audit))]
     return Document(
         title=f"Run {run.run_name}",
         subtitle=f"experiment {run.experiment_id} · seed {run.seed} · git {run.git_revision} · started {run.started_at}",
         banners=banners(metrics.outcome),
+        lead=lead,
         sections=[
             _header(metrics),
             Section(
@@ -399,6 +463,7 @@ def run_document(metrics: RunMetrics, plots: Mapping[str, Path]) -> Document:
                 [Paragraph(s, "finding") for s in findings(metrics)] or [Paragraph("No data.")],
             ),
             _headline(metrics),
+            *([faults] if faults is not None else []),
             _latency(metrics, plots),
             _throughput(metrics, plots),
             _retries(metrics, plots),

@@ -56,3 +56,5 @@ class Document:
     sections: list[Section] = field(default_factory=list)
     #: warnings the document opens with, right under its title (e.g. a partial report)
     banners: list[str] = field(default_factory=list)
+    #: lines shown right after the banners, before the sections (e.g. the audit's verdict)
+    lead: list[Paragraph] = field(default_factory=list)

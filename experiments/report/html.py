@@ -25,6 +25,11 @@ p.note{color:#666;font-size:.9em}
 pre{background:#f6f8fa;padding:.8em;overflow:auto;font-size:.85em}
 nav a{margin-right:1em}
 .banner{background:#fff4e5;border:2px solid #e67e22;padding:.6em .9em;margin:.6em 0;font-weight:bold}
+p.audit-clean,p.audit-dirty,p.audit-in-flight,p.audit-none{padding:.5em .9em;margin:.6em 0;font-weight:bold}
+p.audit-clean{background:#e8f5e9;border-left:4px solid #2e7d32}
+p.audit-dirty{background:#fdecea;border:2px solid #c62828}
+p.audit-in-flight{background:#fff4e5;border-left:4px solid #e67e22}
+p.audit-none{background:#f4f4f4;border-left:4px solid #999;font-weight:normal}
 """
 
 _NUMERIC = re.compile(r"^[-+]?[\d.,]+\s*(%|x|ms|s|min|/s|pp)?(\s*\[.*\])?$")
@@ -89,10 +94,11 @@ def to_html(doc: Document) -> str:
     )
     body = "".join(_section(s, a) for s, a in zip(doc.sections, anchors, strict=True))
     banners = "".join(f"<div class=banner role=alert>{escape(b)}</div>" for b in doc.banners)
+    lead = "".join(_block(p) for p in doc.lead)
     return (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(doc.title)}</title><style>{CSS}</style></head><body><main>"
-        f"<h1>{escape(doc.title)}</h1>{banners}<p class=subtitle>{escape(doc.subtitle)}</p>"
+        f"<h1>{escape(doc.title)}</h1>{banners}{lead}<p class=subtitle>{escape(doc.subtitle)}</p>"
         f"<nav>{nav}</nav>{body}</main></body></html>\n"
     )

@@ -25,6 +25,8 @@ def to_markdown(doc: Document) -> str:
     lines = [f"# {doc.title}", ""]
     for banner in doc.banners:
         lines += [f"> **{banner}**", ""]
+    for paragraph in doc.lead:
+        lines += [f"**{paragraph.text}**", ""]
     lines += [doc.subtitle, ""]
     for section in doc.sections:
         lines += [f"## {section.title}", ""]

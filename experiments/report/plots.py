@@ -17,9 +17,10 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
+from matplotlib.transforms import blended_transform_factory
 
 from experiments.metrics.derive import WATERFALL_PARTS
-from experiments.metrics.schema import RunMetrics
+from experiments.metrics.schema import FaultImpact, RunMetrics
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def save_figure(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _new(width: float = 8.0, height: float = 4.5) -> tuple[Figure, Axes]:
+def _new(width: float = 9.0, height: float = 4.5) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(width, height))
     return fig, fig.add_subplot(1, 1, 1)
 
@@ -68,6 +69,36 @@ def _shade_window(ax: Axes, metrics: Metrics) -> None:
     win = metrics.window
     if win.end_s > win.start_s:
         ax.axvspan(win.start_s, win.end_s, color="#1f77b4", alpha=0.06, label="steady window")
+
+
+#: gid of the artists that mark a fault (tests and readers find them by it)
+FAULT_GID = "fault"
+FAULT_COLOR = "#6a3d9a"
+
+
+def mark_faults(
+    ax: Axes, faults: Sequence[FaultImpact], color: str = FAULT_COLOR, prefix: str = ""
+) -> None:
+    """Each fault on a time axis: a vertical line at its start, a shaded span for its duration
+    (pause, outage) and its label ("kill storage") along the line, at the top of the axes. One
+    legend entry, "fault", stands for them all."""
+    top = blended_transform_factory(ax.transData, ax.transAxes)
+    for i, f in enumerate(faults):
+        legend = "_nolegend_" if i else (f"{prefix}fault" if prefix else "fault")
+        line = ax.axvline(f.start_s, color=color, linestyle="-.", linewidth=1.1, label=legend)
+        line.set_gid(FAULT_GID)
+        if f.end_s > f.start_s:
+            span = ax.axvspan(f.start_s, f.end_s, color=color, alpha=0.12, label="_nolegend_")
+            span.set_gid(FAULT_GID)
+        text = prefix + f.label + (" (failed)" if f.error else "")
+        note = ax.text(f.start_s, 0.98, f" {text}", transform=top, rotation=90, va="top",
+                       ha="right", fontsize=7, color=color)
+        note.set_gid(FAULT_GID)
+
+
+def legend_outside(ax: Axes, fontsize: int = 8) -> None:
+    """The legend to the right of the axes, off the data."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=fontsize)
 
 
 def _cdf_curve(ax: Axes, points: Sequence[Sequence[float]], label: str, **kw: Any) -> bool:
@@ -146,7 +177,8 @@ def latency_over_time(metrics: Metrics, rows: Rows) -> Figure:
                     label=label,
                 )
         ax.set_yscale("log")
-        ax.legend(loc="upper left", fontsize=8)
+        mark_faults(ax, metrics.faults)
+        legend_outside(ax)
     else:
         _no_data(ax)
     slo = metrics.run.slo_s
@@ -184,7 +216,8 @@ def throughput_over_time(metrics: Metrics) -> Figure:
                     linewidth=1.2,
                     drawstyle="steps-post",
                 )
-        ax.legend(loc="upper right", fontsize=8)
+        mark_faults(ax, metrics.faults)
+        legend_outside(ax)
     else:
         _no_data(ax)
     ax.grid(True, alpha=0.3)
@@ -211,7 +244,8 @@ def attempts_over_time(metrics: Metrics) -> Figure:
             step="post",
             alpha=0.85,
         )
-        ax.legend(loc="upper right", fontsize=8)
+        mark_faults(ax, metrics.faults)
+        legend_outside(ax)
     else:
         _no_data(ax)
     ax.grid(True, alpha=0.3)
@@ -431,8 +465,9 @@ def throughput_overlay(runs: Sequence[tuple[str, Metrics]]) -> Figure:
                 drawstyle="steps-post",
                 label=f"{name} goodput",
             )
+            mark_faults(ax, m.faults, color=c, prefix=f"{name}: ")
     if drawn:
-        ax.legend(loc="upper right", fontsize=7)
+        legend_outside(ax, fontsize=7)
     else:
         _no_data(ax)
     ax.grid(True, alpha=0.3)
@@ -445,13 +480,16 @@ def throughput_overlay(runs: Sequence[tuple[str, Metrics]]) -> Figure:
 def retries_overlay(runs: Sequence[tuple[str, Metrics]]) -> Figure:
     fig, ax = _new()
     drawn = False
-    for name, m in runs:
+    for i, (name, m) in enumerate(runs):
         ts = m.timeseries
         if ts.t:
-            ax.plot(ts.t, ts.failed_attempts_per_s(), drawstyle="steps-post", label=name)
+            color = f"C{i % 10}"
+            ax.plot(ts.t, ts.failed_attempts_per_s(), drawstyle="steps-post", label=name,
+                    color=color)
+            mark_faults(ax, m.faults, color=color, prefix=f"{name}: ")
             drawn = True
     if drawn:
-        ax.legend(loc="upper right", fontsize=8)
+        legend_outside(ax)
     else:
         _no_data(ax)
     ax.grid(True, alpha=0.3)

@@ -12,6 +12,7 @@ from experiments.metrics.model import RunData
 from experiments.metrics.repeats import aggregate_repeats
 from experiments.metrics.schema import Outcome, Repeats
 from experiments.metrics.store import read_metrics, read_questions, write_metrics, write_questions
+from experiments.report.audit_view import read_audit
 from experiments.report.content import run_document
 from experiments.report.html import to_html
 from experiments.report.markdown import to_markdown
@@ -57,12 +58,14 @@ def write_run_metrics(
 
 
 def render_report(run_dir: Path | str) -> Path:
-    """(Re-)render reports/<run>/ from its metrics.json and questions.csv only; returns index.html."""
+    """(Re-)render reports/<run>/ from its metrics.json and questions.csv, with the verdict of
+    its audit.json when there is one (read at every render: an audit written after the report
+    shows at the next); returns index.html."""
     out = Path(run_dir)
     metrics = read_metrics(out)
     rows = read_questions(out)
     plots = run_plots(metrics, rows, out)
-    doc = run_document(metrics, plots)
+    doc = run_document(metrics, plots, read_audit(out))
     (out / MARKDOWN_FILE).write_text(to_markdown(doc), encoding="utf-8")
     html = out / HTML_FILE
     html.write_text(to_html(doc), encoding="utf-8")
