@@ -68,7 +68,7 @@ class FakeConnection:
         self.commits = 0
         self.rollbacks = 0
 
-    def cursor(self) -> FakeCursor:
+    def cursor(self, **kw: Any) -> FakeCursor:  # cursor_factory: rows are what answer gives
         if self.closed:
             raise psycopg2.InterfaceError("connection already closed")
         return FakeCursor(self)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from psycopg2.extensions import connection as PgConnection
 from psycopg2.extras import RealDictCursor
 
 from pipeline.storage.db import Database
@@ -15,16 +16,24 @@ STATUSES = ("created", "running", "finished", "failed", "stopped")
 
 
 class ExperimentStore:
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+    """Every statement is idempotent, so each is retried on a fresh connection for up to
+    ``retry_s`` when the database dropped the connection (a restart during a load leaves the
+    runner's connection dead by the time the load ends; :meth:`Database.run`)."""
+
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time, *,
+                 retry_s: float = 30.0) -> None:
         self.db = db
         self.clock = clock
+        self.retry_s = retry_s
 
     def _execute(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
-        conn = self.db.conn()
-        with conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-            cur.execute(sql, params)
-            row = cur.fetchone() if cur.description else None
-        return dict(row) if row else None
+        def execute(conn: PgConnection) -> dict[str, Any] | None:
+            with conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+                cur.execute(sql, params)
+                row = cur.fetchone() if cur.description else None
+            return dict(row) if row else None
+
+        return self.db.run(execute, self.retry_s, what="experiments table")
 
     def create(self, experiment_id: str, name: str, spec: Mapping[str, Any] | None = None, *,
                git_revision: str | None = None) -> dict[str, Any]:

@@ -5,7 +5,8 @@ that takes part in it (the experiment DAG's tasks, its triggers, the detached lo
 Every write is a single idempotent UPDATE, so a retried step, a restarted triggerer or a second
 load process changes nothing it should not:
 
-- :meth:`RunStore.claim_loader` succeeds for one process only;
+- :meth:`RunStore.claim_loader` succeeds for one process only (a claim retried after a lost
+  reply finds the row claimed by the same process and succeeds again);
 - :meth:`RunStore.end` writes the first ending only (a later ``failed`` does not overwrite a
   ``finished``, nor the reverse), except :meth:`RunStore.reopen` for a deliberate re-run.
 """
@@ -19,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from psycopg2.extensions import connection as PgConnection
 from psycopg2.extras import RealDictCursor
 
 from pipeline.storage.db import Database
@@ -65,22 +67,32 @@ class RunRow:
 
 
 class RunStore:
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+    """Each statement is retried on a fresh connection for up to ``retry_s`` when the database
+    dropped the connection (:meth:`Database.run`): a load process whose connection sat idle
+    through a PostgreSQL restart still records its phases."""
+
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time, *,
+                 retry_s: float = 30.0) -> None:
         self.db = db
         self.clock = clock
+        self.retry_s = retry_s
 
     def _one(self, sql: str, params: Mapping[str, Any]) -> RunRow | None:
-        conn = self.db.conn()
-        with conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-            cur.execute(sql, {"now": self.clock(), **params})
-            row = cur.fetchone() if cur.description else None
-        return RunRow.from_row(row) if row else None
+        def one(conn: PgConnection) -> RunRow | None:
+            with conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+                cur.execute(sql, {"now": self.clock(), **params})
+                row = cur.fetchone() if cur.description else None
+            return RunRow.from_row(row) if row else None
+
+        return self.db.run(one, self.retry_s, what="runs table")
 
     def _many(self, sql: str, params: Mapping[str, Any]) -> list[RunRow]:
-        conn = self.db.conn()
-        with conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-            cur.execute(sql, {"now": self.clock(), **params})
-            return [RunRow.from_row(row) for row in cur.fetchall()]
+        def many(conn: PgConnection) -> list[RunRow]:
+            with conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+                cur.execute(sql, {"now": self.clock(), **params})
+                return [RunRow.from_row(row) for row in cur.fetchall()]
+
+        return self.db.run(many, self.retry_s, what="runs table")
 
     def create(self, label: str, name: str, spec: Mapping[str, Any],
                experiment_ids: Sequence[str], dag_run_id: str | None = None) -> RunRow:
@@ -108,7 +120,8 @@ class RunStore:
         row = self._one(
             """UPDATE runs SET loader_pid = %(pid)s, loader_host = %(host)s,
                    heartbeat_at = %(now)s, updated_at = %(now)s
-               WHERE label = %(label)s AND loader_pid IS NULL AND status = 'running'
+               WHERE label = %(label)s AND status = 'running'
+                 AND (loader_pid IS NULL OR (loader_pid = %(pid)s AND loader_host = %(host)s))
                RETURNING *""",
             {"label": label, "pid": pid, "host": host or socket.gethostname()},
         )
