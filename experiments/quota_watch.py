@@ -107,7 +107,7 @@ class QuotaWatch:
         database): False, and the next poll tries again."""
         try:
             tripped = self.check()
-        except (psycopg2.Error, OSError) as exc:  # DatabaseUnavailable is a ConnectionError
+        except (psycopg2.Error, OSError) as exc:  # DatabaseUnavailable is a psycopg2.Error
             self.failed_polls += 1
             if self.failed_polls == 1:
                 log.warning("quota watch of %s: poll failed (%s); polling again every %.1f s",

@@ -6,8 +6,8 @@ the connection unexpectedly", "terminating connection due to administrator comma
 "connection refused" while it is down) or :class:`psycopg2.InterfaceError` ("connection already
 closed"). ``Database.run(fn, deadline_s)`` drops the connection after such an error, waits with a
 growing pause and calls ``fn`` again on a fresh connection, until it succeeds or the deadline
-passes; then it raises :class:`DatabaseUnavailable`, which names the database (never its
-password) and chains the last error.
+passes; then it raises :class:`DatabaseUnavailable` (an ``OperationalError``), which names the
+database (never its password) and chains the last error.
 """
 
 from __future__ import annotations
@@ -40,8 +40,11 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-class DatabaseUnavailable(ConnectionError):
-    """The database stayed unreachable until a retry deadline passed."""
+class DatabaseUnavailable(psycopg2.OperationalError):
+    """The database stayed unreachable until a retry deadline passed.
+
+    An ``OperationalError`` (what psycopg2 raises for a lost server), so every handler written
+    for a database restart (``except psycopg2.Error``) handles it too."""
 
     def __init__(self, database: str, what: str, waited_s: float, attempts: int,
                  last_error: BaseException) -> None:
