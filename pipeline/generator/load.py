@@ -237,8 +237,8 @@ def run_load(
                 env.record_hop(H.GENERATOR_SENT, now)
                 in_flight.add(q.id)  # before the send: a failure reported at once undoes it
                 sender.send(env)
-            if monotonic() >= next_progress:
-                next_progress += settings.progress_every_s
+            if monotonic() >= next_progress:  # once, even after a long wait for the database
+                next_progress = monotonic() + settings.progress_every_s
                 log.info("load %s: asked %d, sent %d (acked %d), cache hits %d, coalesced %d, "
                          "cache unavailable %d, max lag %.3fs", experiment_id, summary.asked,
                          summary.sent, summary.acknowledged, summary.cache_hits,
