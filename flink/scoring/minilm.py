@@ -40,6 +40,7 @@ class MiniLMScorer:
             threads=self.options.threads,
             sort_by_length=self.options.sort_by_length,
             packed=self.options.packed,
+            runtime=self.options.runtime,
         )
         self._references: TextLRU[np.ndarray] = TextLRU(self.options.cache_size)
 
