@@ -60,7 +60,13 @@ def test_a_fault_loses_and_duplicates_nothing(scenario: str, endpoints) -> None:
     # a crash replays what was in flight (at-least-once): extra LLM calls, outcomes stored once
     print(f"{scenario}: sent {totals['acknowledged']}, lost {totals['lost']}, replayed "
           f"{totals['duplicated']} ({totals['extra_llm_calls']} extra LLM calls)")
-    assert (report / "index.html").exists()
+    html = (report / "index.html").read_text()
+    assert "Injected faults" in html and fault["target"] in html  # the Faults table
+    metrics = json.loads((report / "metrics.json").read_text())
+    (impact,) = metrics["faults"]
+    assert (impact["action"], impact["target"]) == (fault["action"], fault["target"])
+    print(f"{scenario}: recovery {impact.get('recovery_s')} s, delayed {impact.get('delayed')}, "
+          f"extra LLM calls {impact.get('extra_llm_calls')}")
     run = runner.run_status(handle.label)
     assert run is not None and run.status == "finished", run
     injected = _fault_events(handle.experiment_ids[0])
