@@ -99,6 +99,9 @@ class SentenceEncoder:
         self.runtime: MiniLMRuntime = runtime
         self._bert: BertEncoder | None = None
         self._onnx: OnnxBert | None = None
+        # ONNX Runtime encoders by runtime name, shared with the `with_options` copies (a
+        # session costs ~1 s to build and holds its own copy of the weights)
+        self._onnx_cache: dict[MiniLMRuntime, OnnxBert | None] = {}
         self._tokenizer: Tokenizer | None = None
         self._load_lock = threading.Lock()
         self.load_seconds: float | None = None
@@ -127,10 +130,8 @@ class SentenceEncoder:
             runtime=self.runtime if runtime is None else runtime,
         )
         other._bert, other._tokenizer = bert, tokenizer
-        if other.runtime == self.runtime:
-            other._onnx = self._onnx
-        else:
-            other._onnx = other._onnx_runtime(bert)
+        other._onnx_cache = self._onnx_cache
+        other._onnx = other._onnx_runtime(bert)
         other.load_seconds = 0.0
         return other
 
@@ -197,6 +198,14 @@ class SentenceEncoder:
     def _onnx_runtime(self, bert: BertEncoder) -> OnnxBert | None:
         """The ONNX Runtime encoder for `self.runtime` with its session ready, or None for the
         numpy runtime (asked for, or the fallback when ONNX Runtime is missing or fails)."""
+        if self.runtime not in self._onnx_cache:
+            self._onnx_cache[self.runtime] = self._build_onnx_runtime(bert)
+        onnx = self._onnx_cache[self.runtime]
+        if onnx is not None:
+            onnx.session(self.threads)
+        return onnx
+
+    def _build_onnx_runtime(self, bert: BertEncoder) -> OnnxBert | None:
         if self.runtime == "numpy":
             return None
         if not onnxruntime_available():

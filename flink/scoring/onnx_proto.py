@@ -15,12 +15,14 @@ dimensions.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 IR_VERSION = 8
+
+AttrValue = int | float | str | Sequence[int] | np.ndarray
 
 # TensorProto.DataType
 _DTYPES: dict[np.dtype, int] = {
@@ -84,7 +86,7 @@ def tensor(name: str, array: np.ndarray) -> bytes:
     )
 
 
-def attribute(name: str, value: int | float | str | Sequence[int] | np.ndarray) -> bytes:
+def attribute(name: str, value: AttrValue) -> bytes:
     """An AttributeProto; the type follows the Python value (bool counts as int)."""
     out = _str(1, name)
     if isinstance(value, np.ndarray):
@@ -105,9 +107,20 @@ def node(
     *,
     name: str = "",
     domain: str = "",
-    **attrs: int | float | str | Sequence[int] | np.ndarray,
+    **attrs: AttrValue,
 ) -> bytes:
     """A NodeProto. An empty input name marks an omitted optional input."""
+    return _node(op_type, inputs, outputs, name, domain, attrs)
+
+
+def _node(
+    op_type: str,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    name: str,
+    domain: str,
+    attrs: Mapping[str, AttrValue],
+) -> bytes:
     out = b"".join(_str(1, i) for i in inputs) + b"".join(_str(2, o) for o in outputs)
     if name:
         out += _str(3, name)
@@ -152,11 +165,11 @@ class GraphBuilder:
         *,
         domain: str = "",
         outputs: int = 1,
-        **attrs: int | float | str | Sequence[int] | np.ndarray,
+        **attrs: AttrValue,
     ) -> str:
         """Appends a node with fresh output names; returns the first output's name."""
         names = [self.fresh(op_type.lower()) for _ in range(outputs)]
-        self.nodes.append(node(op_type, inputs, names, domain=domain, **attrs))
+        self.nodes.append(_node(op_type, inputs, names, "", domain, attrs))
         return names[0]
 
     def model(

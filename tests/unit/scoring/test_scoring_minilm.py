@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from flink.scoring import MiniLMOptions, MiniLMScorer, ModelLoadError, get_scorer
+from flink.scoring.settings import MiniLMRuntime
 
 SCORE_TOLERANCE = 1e-3
 EMBEDDING_TOLERANCE = 1e-4
@@ -28,8 +29,14 @@ def test_scores_match_sentence_transformers(
 
 
 @pytest.mark.parametrize(
-    ("batch_size", "sort_by_length", "packed"),
-    [(1, False, True), (5, False, True), (5, False, False)],
+    ("batch_size", "sort_by_length", "packed", "runtime"),
+    [
+        (1, False, True, "numpy"),
+        (5, False, True, "numpy"),
+        (5, False, False, "numpy"),
+        (1, False, True, "onnx"),
+        (5, True, True, "onnx"),
+    ],
 )
 def test_embeddings_match_sentence_transformers(
     loaded_minilm: MiniLMScorer,
@@ -37,11 +44,13 @@ def test_embeddings_match_sentence_transformers(
     batch_size: int,
     sort_by_length: bool,
     packed: bool,
+    runtime: MiniLMRuntime,
 ) -> None:
-    """Padding, packing, batch composition and ordering must not change any embedding."""
+    """Runtime, padding, packing, batch composition and ordering must not change any embedding."""
     encoder = loaded_minilm.encoder.with_options(
-        batch_size=batch_size, sort_by_length=sort_by_length, packed=packed
+        batch_size=batch_size, sort_by_length=sort_by_length, packed=packed, runtime=runtime
     )
+    assert encoder.active_runtime == runtime
     texts = [p["answer"] for p in st_reference["pairs"]] + [
         p["reference"] for p in st_reference["pairs"]
     ]
