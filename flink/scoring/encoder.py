@@ -74,7 +74,7 @@ class SentenceEncoder:
             padding (see `BertEncoder.forward_tokens`); False runs the plain padded forward pass.
         runtime: "onnx" (ONNX Runtime, fp32: the numpy runtime's results, faster),
             "onnx-int8" (ONNX Runtime, int8 projections: faster still, scores off by up to
-            ~4e-2) or "numpy". The ONNX runtimes fall back to numpy, with a warning, when
+            ~5e-2) or "numpy". The ONNX runtimes fall back to numpy, with a warning, when
             onnxruntime is not installed or cannot build the session; `active_runtime` tells
             which one runs.
     """
