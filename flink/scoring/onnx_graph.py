@@ -50,6 +50,32 @@ def _i64(*values: int) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
+class _Packing:
+    """Moves hidden states between the padded (B, L, H) layout and the real tokens only,
+    (N, H) in row-major order of the attention mask."""
+
+    def __init__(self, g: op.GraphBuilder, hidden: int) -> None:
+        self.g = g
+        flat_mask = g.op("Reshape", ["attention_mask", g.const("flat", _i64(-1))])
+        tokens = g.op("NonZero", [flat_mask])  # (1, N)
+        self.tokens = g.op("Squeeze", [tokens, g.const("axis0", _i64(0))])  # (N,)
+        self.indices = g.op("Transpose", [tokens], perm=[1, 0])  # (N, 1) for ScatterND
+        self.rows_shape = g.const("rows_shape", _i64(-1, hidden))
+        self.padded_shape = g.op(
+            "Concat", [g.op("Shape", ["input_ids"]), g.const("hidden", _i64(hidden))], axis=0
+        )
+        zeros = g.op("ConstantOfShape", [self.padded_shape], value=np.zeros(1, dtype=np.float32))
+        self.zeros = g.op("Reshape", [zeros, self.rows_shape])  # (B*L, H)
+
+    def pack(self, padded: str) -> str:
+        rows = self.g.op("Reshape", [padded, self.rows_shape])
+        return self.g.op("Gather", [rows, self.tokens], axis=0)
+
+    def unpack(self, packed: str) -> str:
+        rows = self.g.op("ScatterND", [self.zeros, self.indices, packed])
+        return self.g.op("Reshape", [rows, self.padded_shape])
+
+
 class _Builder:
     def __init__(
         self, bert: BertEncoder, weights: WeightFormat, kinds: frozenset[str] = QUANTIZABLE
@@ -82,17 +108,28 @@ class _Builder:
             epsilon=float(self.bert.config.layer_norm_eps),
         )
 
-    def fused_layer(self, n: int, layer: _Layer, x: str, mask_i32: str) -> str:
+    def fused_layer(self, n: int, layer: _Layer, x: str, mask_i32: str, packing: _Packing) -> str:
         """One encoder layer from ONNX Runtime's fused transformer kernels (com.microsoft
         Attention: QKV projection, masked softmax and the head transposes in one kernel;
-        SkipLayerNormalization: bias + residual + LayerNorm)."""
+        SkipLayerNormalization: bias + residual + LayerNorm).
+
+        `x` holds the real tokens only, (N, H): the attention input is scattered into the
+        padded (B, L, H) layout and its output gathered back, so the output projection and the
+        feed-forward block (3/4 of the arithmetic) skip the padding, as the numpy runtime's
+        packed mode does."""
         g, cfg = self.g, self.bert.config
         attn = g.op(
             "Attention",
-            [x, g.const(f"l{n}_wqkv", layer.w_qkv), g.const(f"l{n}_bqkv", layer.b_qkv), mask_i32],
+            [
+                packing.unpack(x),
+                g.const(f"l{n}_wqkv", layer.w_qkv),
+                g.const(f"l{n}_bqkv", layer.b_qkv),
+                mask_i32,
+            ],
             domain="com.microsoft",
             num_heads=cfg.num_attention_heads,
         )
+        attn = packing.pack(attn)
         x = self.skip_layer_norm(
             g.op("MatMul", [attn, g.const(f"l{n}_wo", layer.w_out)]),
             x,
@@ -192,10 +229,14 @@ class _Builder:
 
         mask = g.op("Cast", ["attention_mask"], to=op.FLOAT)
         mask_i32 = g.op("Cast", ["attention_mask"], to=op.INT32)
-        for n, layer in enumerate(bert.layers):
-            if self.weights == "fp32":
-                x = self.fused_layer(n, layer, x, mask_i32)
-            else:
+        if self.weights == "fp32":
+            packing = _Packing(g, h)
+            x = packing.pack(x)
+            for n, layer in enumerate(bert.layers):
+                x = self.fused_layer(n, layer, x, mask_i32, packing)
+            x = packing.unpack(x)  # padding rows are zero
+        else:
+            for n, layer in enumerate(bert.layers):
                 x = self.plain_layer(n, layer, x, self.plain_constants(mask))
 
         # mean over real tokens: sum(x * mask) / sum(mask)
