@@ -90,7 +90,10 @@ def infrastructure(settings: StackSettings, layout: Layout, endpoints: Endpoints
         ))
         services.append(Service(
             name="flink-taskmanager",
-            command=["bash", str(bin_dir / "taskmanager.sh"), "start-foreground"],
+            # first end the PyFlink workers a TaskManager killed before left behind (reparented
+            # to init, they would keep their memory until `harness down`)
+            command=["bash", "-c", f'"{layout.venv / "bin" / "python"}" -m harness.stack.reap; '
+                     f'exec bash "{bin_dir / "taskmanager.sh"}" start-foreground'],
             url=settings.flink_url, probe=probes.flink(settings.flink_url),
             phase=1, env=flink_env,
         ))
