@@ -6,12 +6,13 @@ uses either. The graph is built in memory from the numpy encoder's weights
 (`flink.scoring.onnx_graph`); nothing is written to disk. One ONNX Runtime session per thread
 count is created on first use (a session's intra-op pool size is fixed at creation).
 
-Measured with one thread, references cached (bench/bench_scorers.py --only variants): fp32
-scores about 1.2x the numpy runtime's pairs per CPU-second with the same scores (max difference
-5e-7 over 1,000 pairs): both run GEMM-bound, MLAS about 1.4x faster than numpy's OpenBLAS,
-while ONNX Runtime computes the padding positions the numpy runtime skips. int8 scores about
-2.4x, but its scores differ from fp32 by up to 4.5e-2 (per-channel int8 weights alone already
-move them by 1e-2), far outside the scorer's 1e-3 bound, so it is opt-in only.
+Measured with one thread, references cached (bench/bench_scorers.py --only variants, 1,000
+synthetic corpus pairs): fp32 scores 1.1-1.2x the numpy runtime's pairs per CPU-second with the
+same scores (max difference 5.4e-7): both are GEMM-bound and both skip padding in the
+position-wise layers; ONNX Runtime's GEMM (MLAS) is faster than numpy's OpenBLAS, little of
+which is left once tokenisation, attention and the short texts' overheads are counted. int8
+scores 1.9-2.4x, but its scores differ from fp32 by up to 5.1e-2 (per-channel int8 weights
+alone already move them by 1.5e-2), far outside the scorer's 1e-3 bound: opt-in only.
 """
 
 from __future__ import annotations

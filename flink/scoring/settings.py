@@ -44,8 +44,8 @@ class MiniLMOptions(BaseModel):
     )
     runtime: MiniLMRuntime = Field(
         default="onnx",
-        description="onnx: ONNX Runtime, fp32 (the numpy runtime's scores, ~1.2x faster); "
-        "onnx-int8: int8 projections (~2.4x, scores off by up to ~5e-2); numpy: the reference "
+        description="onnx: ONNX Runtime, fp32 (the numpy runtime's scores, ~1.1x faster); "
+        "onnx-int8: int8 projections (~2x, scores off by up to ~5e-2); numpy: the reference "
         "runtime, also the fallback when onnxruntime is missing",
     )
     model_dir: Path | None = Field(
