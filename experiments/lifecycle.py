@@ -194,6 +194,16 @@ def _load_summaries(db: Database, experiment_ids: Sequence[str]) -> dict[str, di
         return {eid: load for eid, load in cur.fetchall() if isinstance(load, dict)}
 
 
+def last_durable(db: Database, experiment_ids: Sequence[str]) -> float | None:
+    """When the last question of these experiments became durable (the drain's true end)."""
+    conn = db.conn()
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT max(durable_at) FROM answers WHERE experiment_id = ANY(%s)",
+                    (list(experiment_ids),))
+        row = cur.fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
 def _last_activity(db: Database, experiment_ids: Sequence[str]) -> float | None:
     conn = db.conn()
     with conn, conn.cursor() as cur:
@@ -271,6 +281,7 @@ __all__ = [
     "acquire_pipeline",
     "assess_drain",
     "blocking",
+    "last_durable",
     "last_pending",
     "overlapping_runs",
     "pipeline_busy",

@@ -321,7 +321,7 @@ def finish(label: str, verdict: Mapping[str, Any] | None = None) -> str:
     report (partial, headed by what went wrong, when the run did not finish). Idempotent: run
     again, it rewrites the same folder. VERDICT is the drain wait's assessment if it ran."""
     from experiments.collect import collect, counter_delta, snapshot_sim_counters
-    from experiments.lifecycle import overlapping_runs, run_pending
+    from experiments.lifecycle import last_durable, overlapping_runs, run_pending
     from experiments.report import build_report
     from pipeline.llm.settings import LLMSettings
     from pipeline.storage.experiments import ExperimentStore
@@ -337,14 +337,17 @@ def finish(label: str, verdict: Mapping[str, Any] | None = None) -> str:
             if verdict and verdict.get("outcome") == "failed":
                 runs.end(label, "failed", str(verdict.get("message")), in_flight=left)
             elif run.phase in ("draining", "drained", "reported") and left == 0:
-                runs.set_phase(label, "drained", drained_at=time.time())
+                # the drain ended when its last question became durable, not when this step ran
+                # (another run may have taken the pipeline in between)
+                drained = last_durable(db, run.experiment_ids) or time.time()
+                runs.set_phase(label, "drained", drained_at=drained)
                 runs.end(label, "finished", in_flight=0)
             else:
                 runs.end(label, "failed", f"the run stopped in phase {run.phase!r} before its "
                          f"questions drained (a step of the run failed)", in_flight=left)
         run = runs.get(label)
         assert run is not None
-        overlaps = overlapping_runs(db, run, until=time.time())
+        overlaps = overlapping_runs(db, run, until=run.drained_at or time.time())
     spec = run.spec
     sim_counters: dict[str, Any] | None = None
     if spec["llm"]["backend"] == "simulator" and run.sim_counters is not None:

@@ -6,6 +6,7 @@ and e2e tests request (`harness up` is idempotent: a running stack is reused).""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,12 @@ if TYPE_CHECKING:  # the stack fixtures import lazily: the Flink venv runs unit 
     from harness.stack.manager import Stack
 
 _TESTS = Path(__file__).parent
+
+#: a stand-in for a real OpenAI-compatible endpoint (tests/e2e/test_openai_backend.py) listens
+#: here; the workers send the API key only to allowlisted base URLs, and the allowlist is fixed
+#: when the stack starts: a stack started by this test session allows it
+OPENAI_STANDIN_PORT = 18001
+os.environ.setdefault("HARNESS_LLM_ALLOWED_BASE_URLS", f"http://127.0.0.1:{OPENAI_STANDIN_PORT}/v1")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

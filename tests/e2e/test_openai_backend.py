@@ -14,11 +14,14 @@ from pipeline.llm.settings import LLMSettings
 from pipeline.llm.sim import SimulatorAdmin, SimulatorProcess
 
 QUESTIONS = 30
+#: the stand-in server's port: tests/conftest.py puts it on the workers' allowlist
+#: (HARNESS_LLM_ALLOWED_BASE_URLS) before the test session starts the stack
+OPENAI_STANDIN_PORT = 18001
 
 
 def test_the_spec_endpoint_and_model_reach_the_workers(endpoints) -> None:
     own = SimulatorAdmin(LLMSettings().base_url.removesuffix("/v1"))
-    with SimulatorProcess(profile="instant") as other:
+    with SimulatorProcess(profile="instant", port=OPENAI_STANDIN_PORT) as other:
         spec = spec_module.apply_overrides(spec_module.load(spec_module.SPECS_DIR / "demo.yaml"), [
             "name=openai-backend", "arrival.kind=constant", "arrival.rate=10",
             f"arrival.duration_s={QUESTIONS / 10}", f"dataset.size={QUESTIONS}",

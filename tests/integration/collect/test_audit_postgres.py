@@ -178,7 +178,10 @@ def test_a_dirty_repeat_audited_by_its_experiment_id(
 
     assert cli.main(["audit", exp, "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
-    assert data["exit_code"] == 1 and len(data["reasons"]) == 3
+    assert data["exit_code"] == 1 and len(data["reasons"]) == 2  # lost, unknown
+    assert len(data["warnings"]) == 1  # the duplicated pass: a warning unless --strict
+    assert cli.main(["audit", exp, "--json", "--strict"]) == 1
+    assert len(json.loads(capsys.readouterr().out)["reasons"]) == 3
 
 
 def test_a_draining_run_is_in_flight(

@@ -26,7 +26,7 @@ def test_parked_partition_does_not_block_the_others(rig, new_experiment):
     wait_for("the relay's assignment", lambda: rig.relay is not None
              and {(tier, 0), (tier, 1)} <= rig.relay.assigned, timeout_s=30, interval_s=0.05)
     now = time.time()
-    late = _envelope(exp, 1, now + 1.5)  # partition 0, head: due in 1.5 s
+    late = _envelope(exp, 1, now + 12.0)  # partition 0, head: due in 12 s
     behind = _envelope(exp, 2, now)  # partition 0, behind the late head
     ready = _envelope(exp, 3, now)  # partition 1: due now
     producer = make_producer(rig.kafka, "test-relay-input")
@@ -36,12 +36,12 @@ def test_parked_partition_does_not_block_the_others(rig, new_experiment):
     out = read_topic(rig.kafka, rig.topics.questions.name, expect=3, timeout_s=30)
     arrived = {decode(m.value()).question_id: m.timestamp()[1] / 1000 for m in out}
     assert set(arrived) == {late.question_id, behind.question_id, ready.question_id}
-    assert arrived[ready.question_id] < late.due_at - 0.5  # not held up by partition 0
+    assert arrived[ready.question_id] < late.due_at - 6  # not held up by partition 0
     assert arrived[late.question_id] >= late.due_at - 0.01  # released no earlier than due
     assert arrived[behind.question_id] >= arrived[late.question_id]  # order kept in a partition
     released = [decode(m.value()) for m in out]
     assert all(env.due_at is None and env.hops[-1].name == "relay.released" for env in released)
     # Waiting is not spinning: a handful of polls while partition 0 was parked.
     polls = rig.heartbeats["relay"].counters["polls"]
-    assert polls < 40, polls
+    assert polls < 200, polls
     rig.check_alive()

@@ -51,4 +51,5 @@ def test_sigkilled_worker_restarts_and_nothing_is_lost(
     # Some records were redone after the crash (at-least-once), absorbed by the upsert.
     served = SimulatorAdmin(sim.url).counters()["total"]
     assert served >= N
-    assert in_flight_at_kill > 0 or served > N
+    # requests in flight at the kill never produced their answers: their records are redone
+    assert in_flight_at_kill == 0 or served > N
