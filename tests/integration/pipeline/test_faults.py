@@ -21,21 +21,24 @@ from experiments import runner
 from experiments import spec as spec_module
 
 LOAD = [
-    "arrival.kind=constant", "arrival.rate=4", "arrival.duration_s=30", "dataset.size=120",
-    "dataset.repeat_share=0", "llm.profile=healthy", "warmup_s=0", "drain_timeout_s=600",
-    "scoring.scorer=lexical", "retry.max_attempts=6", "retry.base_s=0.2", "retry.cap_s=5",
+    "arrival.kind=constant", "arrival.rate=4", "dataset.repeat_share=0", "llm.profile=healthy",
+    "warmup_s=0", "drain_timeout_s=600", "scoring.scorer=lexical", "retry.max_attempts=6",
+    "retry.base_s=0.2", "retry.cap_s=5",
 ]
+#: seconds of load: long enough after the fault for the report to measure the recovery
+LOAD_S = {"llm": 100}
+DEFAULT_LOAD_S = 60
 
 SCENARIOS: dict[str, dict[str, Any]] = {
-    "broker-restart": {"at_s": 8, "action": "restart", "target": "kafka"},
-    "postgres-restart": {"at_s": 8, "action": "restart", "target": "postgres"},
-    "storage-kill": {"at_s": 8, "action": "kill", "target": "storage"},
-    "relay-kill": {"at_s": 8, "action": "kill", "target": "relay"},
-    "worker-kill": {"at_s": 8, "action": "kill", "target": "worker"},
-    "taskmanager-kill": {"at_s": 8, "action": "kill", "target": "flink-taskmanager"},
-    "jobmanager-restart": {"at_s": 8, "action": "restart", "target": "flink-jobmanager"},
-    "worker-pause-20s": {"at_s": 8, "action": "pause", "target": "worker", "duration_s": 20},
-    "llm-outage-60s": {"at_s": 5, "action": "outage", "target": "llm", "duration_s": 60,
+    "broker-restart": {"at_s": 10, "action": "restart", "target": "kafka"},
+    "postgres-restart": {"at_s": 10, "action": "restart", "target": "postgres"},
+    "storage-kill": {"at_s": 10, "action": "kill", "target": "storage"},
+    "relay-kill": {"at_s": 10, "action": "kill", "target": "relay"},
+    "worker-kill": {"at_s": 10, "action": "kill", "target": "worker"},
+    "taskmanager-kill": {"at_s": 10, "action": "kill", "target": "flink-taskmanager"},
+    "jobmanager-restart": {"at_s": 10, "action": "restart", "target": "flink-jobmanager"},
+    "worker-pause-20s": {"at_s": 10, "action": "pause", "target": "worker", "duration_s": 20},
+    "llm-outage-60s": {"at_s": 10, "action": "outage", "target": "llm", "duration_s": 60,
                        "status": 503},
 }
 
@@ -45,6 +48,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 def test_a_fault_loses_and_duplicates_nothing(scenario: str, endpoints) -> None:
     fault = SCENARIOS[scenario]
     extra = ["retry.max_attempts=12", "retry.cap_s=10"] if fault["target"] == "llm" else []
+    load_s = LOAD_S.get(fault["target"], DEFAULT_LOAD_S)
+    extra += [f"arrival.duration_s={load_s}", f"dataset.size={4 * load_s}"]
     spec = spec_module.apply_overrides(spec_module.load(spec_module.SPECS_DIR / "demo.yaml"),
                                        [f"name=fault-{scenario}", *LOAD, *extra])
     spec["faults"] = [fault]
