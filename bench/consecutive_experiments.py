@@ -23,13 +23,14 @@ from harness.airflow_api import AirflowClient
 from harness.stack.manager import Stack
 
 
-def spec_for(name: str, profile: str, rate: float, duration_s: float) -> dict:
+def spec_for(name: str, profile: str, rate: float, duration_s: float, threshold: float) -> dict:
     base = spec_module.load(spec_module.SPECS_DIR / "demo.yaml")
     return spec_module.apply_overrides(base, [
         f"name={name}", "arrival.kind=constant", f"arrival.rate={rate}",
         f"arrival.duration_s={duration_s}", f"dataset.size={int(rate * duration_s) + 1}",
         "dataset.repeat_share=0", f"llm.profile={profile}", "llm.timeout_s=300",
         "warmup_s=0", "drain_timeout_s=900", "scoring.scorer=lexical",
+        f"scoring.threshold={threshold}",
     ])
 
 
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="slow")
     parser.add_argument("--rate", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--threshold", type=float, default=0.0,
+                        help="score threshold; 0 (default): no regeneration, so each drain is "
+                             "one LLM latency (with `slow`, about two minutes)")
     parser.add_argument("--restart", action="append", default=[],
                         help="an Airflow service to restart during a drain (repeatable)")
     args = parser.parse_args(argv)
@@ -61,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                        endpoints.airflow_password) as client:
         client.wait_for_dag("experiment", timeout_s=180)
         for index, label in enumerate(labels):
-            spec = spec_for(label.rsplit("-", 1)[0], args.profile, args.rate, args.duration)
+            spec = spec_for(label.rsplit("-", 1)[0], args.profile, args.rate, args.duration,
+                            args.threshold)
             t0 = time.monotonic()
             client.trigger("experiment", conf=spec_module.flatten(spec), run_id=label)
             restarted = ""
