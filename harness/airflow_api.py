@@ -134,10 +134,19 @@ class AirflowClient:
 
         def finished() -> DagRun | None:
             nonlocal state
-            run = self.get_run(dag_id, run_id)
+            try:
+                run = self.get_run(dag_id, run_id)
+                if on_progress is not None:
+                    on_progress(self.task_instances(dag_id, run_id))
+            except (httpx.TransportError, AirflowError) as exc:
+                # Airflow restarting, or its database (a 5xx): a follower rides it out; a 4xx
+                # (no such run, no access) is final
+                if isinstance(exc, AirflowError) and ": HTTP 5" not in str(exc):
+                    raise
+                log.warning("run %s of %s: Airflow did not answer (%s); asking again", run_id,
+                            dag_id, str(exc)[:200])
+                return None
             state = run.state
-            if on_progress is not None:
-                on_progress(self.task_instances(dag_id, run_id))
             return run if run.state in TERMINAL_STATES else None
 
         return wait_until(finished, timeout_s, pause_s=0.5, max_pause_s=1.0, error=AirflowError,

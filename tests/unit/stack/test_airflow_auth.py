@@ -80,3 +80,28 @@ def test_wait_for_run_returns_a_finished_run_and_reports_progress() -> None:
                        transport=httpx.MockTransport(handler)) as client:
         run = client.wait_for_run("d", "r1", timeout_s=5, on_progress=seen.append)
     assert run.state == "success" and seen == [[{"task_id": "x"}]]
+
+
+def test_following_a_run_rides_out_airflow_errors_but_not_a_missing_run() -> None:
+    """A 500 (Airflow's database restarting) or a refused connection is asked again; a 404 is
+    final."""
+    answers = iter([httpx.Response(500, json={"detail": "Database error"}),
+                    httpx.ConnectError("refused"),
+                    httpx.Response(200, json={"dag_run_id": "r1", "state": "running"}),
+                    httpx.Response(200, json={"dag_run_id": "r1", "state": "success"})])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/token":
+            return httpx.Response(201, json={"access_token": "t"})
+        if request.url.path.endswith("/missing"):
+            return httpx.Response(404, json={"detail": "no such run"})
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    with AirflowClient("http://airflow", "admin", "pw",
+                       transport=httpx.MockTransport(handler)) as client:
+        assert client.wait_for_run("d", "r1", timeout_s=30).state == "success"
+        with pytest.raises(AirflowError, match="HTTP 404"):
+            client.wait_for_run("d", "missing", timeout_s=30)
