@@ -56,7 +56,9 @@ def pipeline() -> None:
 
         return ensure_flink_job()
 
-    @task.sensor(poke_interval=5, timeout=300, mode="reschedule")
+    # poke mode: a wait of seconds to a few minutes holds one worker slot; a reschedule-mode
+    # sensor could be failed by the executor's late success event (apache/airflow#71172)
+    @task.sensor(poke_interval=5, timeout=300, mode="poke")
     def services_healthy() -> PokeReturnValue:
         from harness.pipeline import service_health
 
@@ -68,7 +70,7 @@ def pipeline() -> None:
             log.info("healthy: %s", sorted(health))
         return PokeReturnValue(is_done=not bad, xcom_value=sorted(health))
 
-    @task.sensor(poke_interval=5, timeout=300, mode="reschedule")
+    @task.sensor(poke_interval=5, timeout=300, mode="poke")
     def scoring_job_running() -> PokeReturnValue:
         from harness.pipeline import flink_job_running
 
