@@ -194,23 +194,26 @@ def _load_summaries(db: Database, experiment_ids: Sequence[str]) -> dict[str, di
         return {eid: load for eid, load in cur.fetchall() if isinstance(load, dict)}
 
 
-def last_durable(db: Database, experiment_ids: Sequence[str]) -> float | None:
-    """When the last question of these experiments became durable (the drain's true end)."""
+def _latest_durable(db: Database, table: str, experiment_ids: Sequence[str]) -> float | None:
+    """max(durable_at) of TABLE (answers or events) over these experiments; None when empty."""
+    if table not in ("answers", "events"):
+        raise ValueError(f"no durable_at in {table!r}")
     conn = db.conn()
     with conn, conn.cursor() as cur:
-        cur.execute("SELECT max(durable_at) FROM answers WHERE experiment_id = ANY(%s)",
+        cur.execute(f"SELECT max(durable_at) FROM {table} WHERE experiment_id = ANY(%s)",
                     (list(experiment_ids),))
         row = cur.fetchone()
     return None if row is None or row[0] is None else float(row[0])
+
+
+def last_durable(db: Database, experiment_ids: Sequence[str]) -> float | None:
+    """When the last question of these experiments became durable (the drain's true end)."""
+    return _latest_durable(db, "answers", experiment_ids)
 
 
 def _last_activity(db: Database, experiment_ids: Sequence[str]) -> float | None:
-    conn = db.conn()
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT max(durable_at) FROM events WHERE experiment_id = ANY(%s)",
-                    (list(experiment_ids),))
-        row = cur.fetchone()
-    return None if row is None or row[0] is None else float(row[0])
+    """When these experiments last moved: their newest telemetry event."""
+    return _latest_durable(db, "events", experiment_ids)
 
 
 def pipeline_busy(db: Database, label: str, now: float,

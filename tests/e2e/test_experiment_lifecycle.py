@@ -19,6 +19,7 @@ import pytest
 from experiments import runner
 from experiments import spec as spec_module
 from pipeline.storage.runs import RunRow
+from pipeline.waiting import wait_until
 
 DAG = "experiment"
 SLOW = [
@@ -46,13 +47,12 @@ def run_row(label: str) -> RunRow:
 
 
 def wait_for_phase(label: str, phases: set[str], timeout_s: float = 600) -> RunRow:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def reached() -> RunRow | None:
         row = runner.run_status(label)
-        if row is not None and (row.phase in phases or row.ended):
-            return row
-        time.sleep(2)
-    raise AssertionError(f"run {label} never reached {phases}")
+        return row if row is not None and (row.phase in phases or row.ended) else None
+
+    return wait_until(reached, timeout_s, pause_s=0.5, max_pause_s=2.0,
+                      what=f"run {label} never reached {phases}")
 
 
 def metrics_of(label: str) -> dict[str, Any]:
