@@ -3,7 +3,7 @@ per backoff strategy when many clients contend for one resource (optimistic conc
 
     .state/venv/bin/python bench/backoff_contention.py [--clients 100] [--seeds 5]
 
-Deterministic (seeded, nothing sleeps); see pipeline/retry/contention.py for the model.
+Deterministic (seeded, nothing sleeps); the model is bench/contention_model.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from pipeline.retry.contention import ContentionConfig, compare
+from contention_model import ContentionConfig, compare  # bench/, this script's folder
 
 
 def main() -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.retry.contention import STRATEGIES, ContentionConfig, compare, simulate
+from contention_model import STRATEGIES, ContentionConfig, compare, simulate
 
 CONFIG = ContentionConfig(clients=50)
 

@@ -1,5 +1,8 @@
 """Many clients contending for one resource, in virtual time: the AWS "Exponential Backoff And
-Jitter" experiment (Marc Brooker, AWS Architecture Blog, 2015), rebuilt on this package's waits.
+Jitter" experiment (Marc Brooker, AWS Architecture Blog, 2015), rebuilt on the retry policies'
+waits (``pipeline.retry.wait``). Used by bench/backoff_contention.py, and importable by any later
+contention study (bench/ on ``sys.path``: a script in bench/ has it; tests/unit/bench's conftest
+adds it).
 
 Model (optimistic concurrency control on one record): every client wants to write once. An attempt
 reads the record's version at ``t`` and commits at ``t + write_s``; the commit succeeds only if no
