@@ -149,7 +149,7 @@ def run_job(
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from flink.control import ScoringJobControl, job_config
-    from harness.settings import get_settings
+    from foundation.settings import get_settings
     from pipeline.messages import encode
     from pipeline.topics import load_topics
 
