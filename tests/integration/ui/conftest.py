@@ -16,8 +16,8 @@ import pytest
 from airflow_ui import STEP_TIMEOUT_MS
 from playwright.sync_api import Page, expect
 
+from foundation.settings import get_settings
 from harness.browser import VIEWPORT, Screenshots, launch_chromium
-from harness.settings import get_settings
 
 log = logging.getLogger(__name__)
 
