@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
-from harness.settings import REPO_ROOT, StackSettings
+from foundation.layout import Layout
+from foundation.repo import REPO_ROOT
+from foundation.settings import StackSettings
 from harness.stack import airflow_logs, secrets
 from harness.stack.endpoints import Endpoints
-from harness.stack.layout import Layout
 
 
 def passwords_file(layout: Layout) -> str:

@@ -8,9 +8,9 @@ import shutil
 import uuid
 from pathlib import Path
 
-from foundation.layout import SYSTEM_PATH  # configs never depend on the caller's PATH
-from harness.settings import StackSettings
-from harness.stack.layout import Layout
+# SYSTEM_PATH: configs never depend on the caller's PATH
+from foundation.layout import SYSTEM_PATH, Layout
+from foundation.settings import StackSettings
 
 
 def kafka_server_properties(settings: StackSettings, layout: Layout) -> Path:

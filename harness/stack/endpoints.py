@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.settings import StackSettings
+from foundation.layout import Layout
+from foundation.settings import StackSettings
 from harness.stack import secrets
-from harness.stack.layout import Layout
 
 HARNESS_DB = "harness"
 HARNESS_DB_USER = "harness"

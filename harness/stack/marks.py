@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.stack.layout import Layout
+from foundation.layout import Layout
 
 MARK_VAR = "HARNESS_STACK_ID"
 PROC = Path("/proc")

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from harness.settings import StackSettings
+from foundation.layout import Layout
+from foundation.settings import StackSettings
 from harness.stack import probes
 from harness.stack.endpoints import Endpoints
-from harness.stack.layout import Layout
 from harness.stack.services import Service
 from pipeline.events.settings import EventSinkSettings
 from pipeline.kafka.admin import ensure_topics

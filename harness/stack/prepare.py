@@ -17,7 +17,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from harness.settings import StackSettings
+from foundation.layout import Layout
+from foundation.settings import StackSettings
 from harness.stack import configs
 from harness.stack.endpoints import (
     AIRFLOW_DB,
@@ -26,7 +27,6 @@ from harness.stack.endpoints import (
     HARNESS_DB_USER,
     Endpoints,
 )
-from harness.stack.layout import Layout
 from harness.stack.services import postgres_bin, postgres_user, superuser_dsn
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.settings import StackSettings
+from foundation.layout import Layout
+from foundation.settings import StackSettings
 from harness.stack import configs, probes
 from harness.stack.airflow_env import airflow_env
 from harness.stack.endpoints import Endpoints
-from harness.stack.layout import Layout
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-from harness.stack.layout import Layout
+from foundation.layout import Layout
 from harness.stack.marks import mark_env
 from harness.stack.services import Service
 from pipeline.waiting import wait_until

@@ -12,9 +12,9 @@ import pytest
 from flink.client import FlinkError
 from flink.control import JobAlreadyRunning, ScoringJobControl, job_config
 from flink.job_config import JobConfig
+from foundation.settings import StackSettings
 from harness import cli
 from harness.commands import flink as flink_command
-from harness.settings import StackSettings
 from pipeline.topics import load_topics
 
 

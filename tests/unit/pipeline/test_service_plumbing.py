@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.settings import StackSettings
+from foundation.layout import Layout
+from foundation.settings import StackSettings
 from harness.stack import pipeline_services
 from harness.stack.endpoints import Endpoints
-from harness.stack.layout import Layout
 from pipeline.events.emitter import EventEmitter
 from pipeline.kafka.clients import scoped_group_id
 from pipeline.kafka.health import HealthServer, Heartbeat

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.settings import get_settings
+from foundation.settings import get_settings
 from pipeline.kafka.settings import KafkaSettings, services_env_file
 from pipeline.storage.settings import DatabaseSettings
 from pipeline.worker.settings import WorkerSettings

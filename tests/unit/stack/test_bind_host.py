@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.settings import StackSettings
+from foundation.layout import Layout
+from foundation.settings import StackSettings
 from harness.stack import airflow_logs, configs, marks, services
 from harness.stack.airflow_env import airflow_env
 from harness.stack.endpoints import resolve
-from harness.stack.layout import Layout
 
 
 def _settings(tmp_path: Path, **overrides: object) -> StackSettings:

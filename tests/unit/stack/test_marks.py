@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from foundation.layout import Layout
 from harness.stack import marks
-from harness.stack.layout import Layout
 from harness.stack.services import Service
 from harness.stack.supervisor import render
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from foundation.layout import Layout
+from foundation.settings import StackSettings
 from harness.cli import build_parser
-from harness.settings import StackSettings
 from harness.stack import probes, secrets
-from harness.stack.layout import Layout
 from harness.stack.services import Service
 from harness.stack.supervisor import render
 
