@@ -10,11 +10,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.settings import StackSettings, get_settings
+from foundation.layout import Layout
+from foundation.settings import StackSettings, get_settings
 from harness.stack import configs, marks, prepare, probes
 from harness.stack.airflow_env import airflow_env, connections, write_passwords_file
 from harness.stack.endpoints import Endpoints, resolve, write_services_env
-from harness.stack.layout import Layout
 from harness.stack.procs import alive, cmdline, descendants, matching, terminate
 from harness.stack.services import Service, all_services
 from harness.stack.supervisor import Supervisor, write_config
