@@ -1,5 +1,5 @@
 """The bottom layer: the repository root, the stack settings and the state folder's layout, one
-definition each, re-exported unchanged where the CLI and the stack manager import them."""
+definition each, imported from foundation everywhere (no re-exports in the layers above)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import harness.settings
-import harness.stack.layout
 from experiments.report.settings import ReportSettings
 from foundation.layout import SYSTEM_PATH, Layout
 from foundation.repo import REPO_ROOT
@@ -25,11 +23,18 @@ def test_the_repository_root_is_the_checkout() -> None:
     assert ReportSettings.model_fields["reports_root"].default == REPO_ROOT / "reports"
 
 
-def test_harness_re_exports_are_the_same_objects() -> None:
-    assert harness.settings.REPO_ROOT is REPO_ROOT
-    assert harness.settings.StackSettings is StackSettings
-    assert harness.settings.get_settings is get_settings  # one cache to clear
-    assert harness.stack.layout.Layout is Layout
+FOUNDATION_NAMES = {"REPO_ROOT", "StackSettings", "get_settings", "Layout", "SYSTEM_PATH"}
+
+
+def test_foundations_names_are_imported_from_foundation_only() -> None:
+    """A re-export (``from harness.x import Layout``) would be a second name for one definition."""
+    folders = [*sorted(OURS), "tests", "bench"]
+    for path in (p for folder in folders for p in sorted((REPO_ROOT / folder).rglob("*.py"))):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                reexported = {a.name for a in node.names} & FOUNDATION_NAMES
+                assert not reexported or node.module.startswith("foundation."), (
+                    f"{path.relative_to(REPO_ROOT)}:{node.lineno} imports {reexported} from {node.module}")
 
 
 def test_the_layout_follows_the_home_setting(tmp_path: Path) -> None:
