@@ -193,8 +193,12 @@ def run_warnings(names: Sequence[str], metrics: Sequence[RunMetrics]) -> list[st
     ]
 
 
-def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 0) -> Path:
-    """Write a comparison of ``run_dirs`` (the first is the baseline) into ``out_dir``; returns index.html."""
+def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 0,
+            extra_sections: Sequence[Section] = ()) -> Path:
+    """Write a comparison of ``run_dirs`` (the first is the baseline) into ``out_dir``; returns index.html.
+
+    ``extra_sections`` go right after the headline metrics (a sweep's charts, drawn into ``out_dir``).
+    """
     dirs = [Path(d) for d in run_dirs]
     if len(dirs) < 2:
         raise ValueError("a comparison needs at least two runs")
@@ -286,6 +290,7 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
                     Table(headers, table_rows, classes=classes),
                 ],
             ),
+            *extra_sections,
             Section("Overlays", list(plots)),
             Section(
                 "Spec differences",
