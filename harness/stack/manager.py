@@ -16,7 +16,8 @@ from harness.stack import configs, marks, prepare, probes
 from harness.stack.airflow_env import airflow_env, connections, write_passwords_file
 from harness.stack.endpoints import Endpoints, resolve, write_services_env
 from harness.stack.procs import alive, cmdline, descendants, matching, terminate
-from harness.stack.services import Service, all_services
+from harness.stack.service import Service
+from harness.stack.services import all_services
 from harness.stack.supervisor import Supervisor, write_config
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ class Stack:
 
 def _prepare_pipeline(endpoints: Endpoints) -> None:
     """Let the pipeline prepare what its services need (topics, schema) before they start."""
-    from harness.stack.pipeline_services import prepare  # deferred: Kafka and PostgreSQL clients
+    from harness.stack.pipeline_prepare import prepare  # deferred: Kafka and PostgreSQL clients
 
     prepare(endpoints)
 

@@ -1,8 +1,8 @@
 """The pipeline's own services under the stack's supervisor (``harness up``, phase 3).
 
 ``services`` lists them: the LLM simulator, ``HARNESS_WORKER_COUNT`` workers, the retry relay,
-the storage service and the event sink, each probed on its ``GET /health``. ``prepare`` runs
-before they start: it creates the topics of the spec (idempotent) and migrates the database.
+the storage service and the event sink, each probed on its ``GET /health``.
+``harness.stack.pipeline_prepare`` runs before they start (topics and migrations).
 The worker fleet an experiment asks for (``write_fleet``) overrides the settings' count and
 concurrency at the next ``harness up``.
 
@@ -13,29 +13,18 @@ A stack concern that knows the pipeline's settings: it lives here, above ``pipel
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
-
-from pydantic import SecretStr
 
 from foundation.layout import Layout
 from foundation.settings import StackSettings
 from harness.stack import probes
 from harness.stack.endpoints import Endpoints
-from harness.stack.services import Service
+from harness.stack.service import Service
 from pipeline.events.settings import EventSinkSettings
-from pipeline.kafka.admin import ensure_topics
-from pipeline.kafka.clients import make_admin
-from pipeline.kafka.settings import KafkaSettings
 from pipeline.llm.sim.settings import SimulatorSettings
 from pipeline.relay.settings import RelaySettings
-from pipeline.storage.db import Database
-from pipeline.storage.migrate import migrate
-from pipeline.storage.settings import DatabaseSettings, StorageSettings
-from pipeline.topics import load_topics
+from pipeline.storage.settings import StorageSettings
 from pipeline.worker.settings import WorkerSettings
-
-log = logging.getLogger(__name__)
 
 PHASE = 3
 GROUP = "pipeline"
@@ -104,15 +93,3 @@ def services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> l
         out.append(service)
     return out
 
-
-def prepare(endpoints: Endpoints) -> None:
-    """Topics from the spec (created if missing) and the database schema (migrated)."""
-    topics = load_topics()
-    admin = make_admin(KafkaSettings(bootstrap=endpoints.kafka_bootstrap))
-    for report in ensure_topics(admin, topics):
-        if report.action != "exists" or report.config_diff:
-            log.info("topic %s", report.line())
-    db_settings = DatabaseSettings(dsn=SecretStr(endpoints.db_dsn))
-    with Database(db_settings, application_name="prepare") as db:
-        applied = migrate(db.conn())
-    log.info("database migrations applied: %s", ", ".join(applied) if applied else "none needed")

@@ -1,14 +1,15 @@
-"""The services of the local stack: how each is started, where it answers, how its readiness is probed.
+"""The services of the local stack (each a :class:`harness.stack.service.Service`): how each is
+started, where it answers, how its readiness is probed.
 
 Infrastructure comes first (PostgreSQL, Kafka, Flink, Airflow); the pipeline's own services
-(simulator, workers, relay, storage, event sink) are added by `harness.stack.pipeline_services`.
+(simulator, workers, relay, storage, event sink) come from `harness.stack.pipeline_services`;
+``all_services`` is both.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from foundation.layout import Layout
@@ -16,25 +17,9 @@ from foundation.settings import StackSettings
 from harness.stack import configs, probes
 from harness.stack.airflow_env import airflow_env
 from harness.stack.endpoints import Endpoints
+from harness.stack.service import Service
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Service:
-    """One supervised process."""
-
-    name: str
-    command: list[str]
-    url: str
-    probe: probes.Probe
-    phase: int  # services start phase by phase; each phase waits for the previous one's readiness
-    env: dict[str, str] = field(default_factory=dict)
-    user: str | None = None
-    directory: Path | None = None
-    stop_signal: str = "TERM"
-    stop_wait_s: int = 30
-    group: str = "infra"
 
 
 def postgres_bin() -> Path:
@@ -125,13 +110,12 @@ def infrastructure(settings: StackSettings, layout: Layout, endpoints: Endpoints
     return services
 
 
-def pipeline_services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> list[Service]:
-    """The pipeline's own services (`harness.stack.pipeline_services.services`)."""
-    from harness.stack import pipeline_services  # deferred: it imports this module (Service)
-
-    return pipeline_services.services(settings, layout, endpoints)
-
-
 def all_services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> list[Service]:
+    """The infrastructure, then the pipeline's own services."""
+    # Deferred, not for a cycle (pipeline_services imports only harness.stack.service): it loads
+    # the pipeline's settings packages (about a second, the simulator's included), which the CLI
+    # should not pay at start, and a broken one must not take `harness down` with it.
+    from harness.stack import pipeline_services
+
     return [*infrastructure(settings, layout, endpoints),
-            *pipeline_services(settings, layout, endpoints)]
+            *pipeline_services.services(settings, layout, endpoints)]

@@ -17,7 +17,7 @@ from typing import Any
 
 from foundation.layout import Layout
 from harness.stack.marks import mark_env
-from harness.stack.services import Service
+from harness.stack.service import Service
 from pipeline.waiting import wait_until
 
 log = logging.getLogger(__name__)

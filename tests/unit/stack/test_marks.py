@@ -6,7 +6,7 @@ from pathlib import Path
 
 from foundation.layout import Layout
 from harness.stack import marks
-from harness.stack.services import Service
+from harness.stack.service import Service
 from harness.stack.supervisor import render
 
 MARK = "abc123"

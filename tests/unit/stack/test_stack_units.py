@@ -11,7 +11,7 @@ from foundation.layout import Layout
 from foundation.settings import StackSettings
 from harness.cli import build_parser
 from harness.stack import probes, secrets
-from harness.stack.services import Service
+from harness.stack.service import Service
 from harness.stack.supervisor import render
 
 
