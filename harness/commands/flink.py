@@ -137,11 +137,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = commands.add_parser(
         "status", help="job state, checkpoints, last savepoint (exit 3 unless RUNNING)"
     )
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_status)
 
     stop = commands.add_parser("stop", help="stop the job; with --savepoint, print its path")
     stop.add_argument("--savepoint", action="store_true", help="stop with a savepoint")
     stop.add_argument("--target", help="savepoint directory (default: the state folder's)")
-    stop.add_argument("--timeout", type=float, default=180.0)
+    stop.add_argument("--timeout", type=float, default=180.0,
+                      help="seconds to wait for the job to stop (default 180)")
     stop.set_defaults(func=_stop)

@@ -55,5 +55,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--count", type=int, default=None, help="arrivals (default: one per question)")
     parser.add_argument("--repeat-share", type=float, default=0.0, help="share of repeated questions")
     parser.add_argument("--policy", help="ExperimentPolicy JSON or @file (retry spec, threshold...)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the arrival schedule and the synthetic questions (default 0)")
     parser.set_defaults(func=_run)

@@ -5,32 +5,43 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+
+from experiments.run_summary import EXIT_CODES_HELP, EXIT_INVALID
+from harness.commands._follow import add_refresh_argument, end_of_run, live_progress
+
+
+def _label(text: str) -> str:
+    """A run label as the runs table and the report folder name it."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", text):
+        raise argparse.ArgumentTypeError(f"letters, digits, '_', '.' and '-' only, got {text!r}")
+    return text
 
 
 def _run(args: argparse.Namespace) -> int:
     from experiments import spec as spec_module
-    from experiments.runner import RunFailed, compare_with_previous, run_experiment
+    from experiments.runner import RunFailed, compare_with_previous, run_experiment, run_label
     from harness import pipeline
 
     try:
         spec = spec_module.apply_overrides(spec_module.load(args.spec), args.set or [])
     except spec_module.SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     pipeline.ensure_pipeline(workers=spec["workers"]["count"],
                              concurrency=spec["workers"]["concurrency"])
-    try:
-        handle = run_experiment(spec, label=args.label, progress=print)
-    except RunFailed as exc:
-        print(f"run {exc.handle.label} failed: {exc}", file=sys.stderr)
-        print(f"partial report: {exc.handle.report_dir}/index.html", file=sys.stderr)
-        return 1
+    label = args.label or run_label(spec["name"])
+    failure: RunFailed | None = None
+    with live_progress(label, args.refresh) as live:
+        try:
+            handle = run_experiment(spec, label=label, progress=live.note)
+        except RunFailed as exc:  # its partial report was written: summarised below
+            failure = exc
+    if failure is not None:
+        return end_of_run(label, live.last, "failed", str(failure), failure.handle.report_dir)
     comparison = compare_with_previous(handle)
-    print(f"report:     {handle.report_dir}/index.html")
-    if comparison:
-        print(f"comparison: {comparison}/index.html")
-    return 0
+    return end_of_run(label, live.last, "finished", None, handle.report_dir, comparison)
 
 
 def _pipeline(args: argparse.Namespace) -> int:
@@ -49,12 +60,28 @@ def _pipeline(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    run = sub.add_parser("run", help="run one experiment spec directly (no Airflow)")
-    run.add_argument("spec")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a spec field")
-    run.add_argument("--label", help="the run's name and report folder (default: <name>-<time>)")
+    run = sub.add_parser(
+        "run", help="run one experiment spec in this process (no Airflow), with live progress",
+        description="Run one experiment spec in this process: the same steps as the Airflow "
+        "`experiment` DAG (register, load, drain, collect, report, audit, compare), with live "
+        "progress (questions sent / answered / in flight, latency and errors so far, read from "
+        "PostgreSQL) and a summary at the end. The stack must be up (`harness up`).",
+        epilog=EXIT_CODES_HELP,
+    )
+    run.add_argument("spec", help="a spec file, e.g. experiments/specs/demo.yaml")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a spec field, e.g. --set retry.base_s=0.5 (repeatable)")
+    run.add_argument("--label", type=_label,
+                     help="the run's name and report folder (default: <name>-<time>)")
+    add_refresh_argument(run)
     run.set_defaults(func=_run)
-    pipe = sub.add_parser("pipeline", help="the long-running pipeline: start | stop | status")
-    pipe.add_argument("action", choices=["start", "stop", "status"])
+    pipe = sub.add_parser(
+        "pipeline", help="the long-running pipeline: start | stop | status",
+        description="Start (topics, services, the Flink scoring job), stop, or check the "
+        "pipeline's services and scoring job; exit 3 when something is not healthy.",
+    )
+    pipe.add_argument("action", choices=["start", "stop", "status"],
+                      help="start: ensure everything runs; stop: stop the scoring job "
+                           "(with a savepoint); status: health only")
     pipe.add_argument("--no-savepoint", action="store_true", help="stop: cancel the job instead")
     pipe.set_defaults(func=_pipeline)

@@ -8,6 +8,7 @@ import logging
 import subprocess
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from foundation.layout import Layout
@@ -23,6 +24,8 @@ from harness.stack.supervisor import Supervisor, write_config
 log = logging.getLogger(__name__)
 
 AIRFLOW_PHASE = 2
+#: the secret holding the Airflow admin password (see harness.stack.endpoints)
+AIRFLOW_PASSWORD_SECRET = "airflow_admin_password"
 
 
 @dataclass
@@ -182,9 +185,14 @@ class Stack:
             ))
         return {
             "services": [asdict(row) for row in rows],
+            # where the password is kept, never the password itself: status is printed and logged
             "airflow": {"url": endpoints.airflow_url, "username": endpoints.airflow_user,
-                        "password": endpoints.airflow_password},
+                        "password_file": str(self.airflow_password_file())},
         }
+
+    def airflow_password_file(self) -> Path:
+        """The file holding the Airflow admin password (mode 0600, made by the first `up`)."""
+        return self.layout.secrets / AIRFLOW_PASSWORD_SECRET
 
     def logs(self, name: str, follow: bool, lines: int) -> int:
         path = self.layout.logs / f"{name}.log"
@@ -212,8 +220,13 @@ def format_status(status: dict[str, Any]) -> str:
             lines.append(f"{'':<24}-> {row['detail']}")
     airflow = status["airflow"]
     lines.append("")
-    lines.append(f"Airflow UI: {airflow['url']}  login: {airflow['username']} / {airflow['password']}")
+    lines.append(airflow_login_line(airflow["url"], airflow["username"], airflow["password_file"]))
     return "\n".join(lines)
+
+
+def airflow_login_line(url: str, username: str, password_file: str | Path) -> str:
+    """Where to log in and where the password is kept (the password itself is never printed)."""
+    return f"Airflow UI: {url}  login: {username} (password in {password_file})"
 
 
 def status_json(status: dict[str, Any]) -> str:
