@@ -13,9 +13,11 @@ from experiments.metrics.redact import redact
 from experiments.metrics.schema import LatencySummary, Repeats, RunMetrics
 from experiments.report.audit_view import AuditReading, audit_css, audit_line
 from experiments.report.document import Code, Document, Image, Paragraph, Section, Table
+from experiments.report.fmt import count, counter, number, plural
 from experiments.report.narrative import findings
-from experiments.report.outcome import banners
 from experiments.report.plots import PART_LABELS
+from experiments.report.tested import tested_section
+from experiments.report.validity import run_warnings
 
 
 def _s(v: float | None) -> str:
@@ -27,11 +29,7 @@ def _pct(v: float | None) -> str:
 
 
 def _n(v: Any, digits: int = 2) -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, int):
-        return str(v)
-    return f"{v:.{digits}f}"
+    return number(v, digits)
 
 
 def ci_text(key: str, rep: Repeats | None) -> str:
@@ -51,7 +49,7 @@ def _outcome_rows(m: RunMetrics) -> list[list[str]]:
     o = m.outcome
     rows = [["status", o.status + (f": {o.failure}" if o.failure else "")]]
     if o.in_flight_at_collection is not None:
-        rows.append(["in flight at collection", str(o.in_flight_at_collection)])
+        rows.append(["in flight at collection", count(o.in_flight_at_collection)])
     if o.overlapping_runs:
         rows.append(["overlapping runs", ", ".join(o.overlapping_runs)])
     if o.stopped_early:
@@ -75,20 +73,26 @@ def _header(m: RunMetrics) -> Section:
             f"({_n(win.duration_s, 1)} s)",
         ],
         ["SLO (end to end)", _s(run.slo_s)],
-        ["score threshold / max rounds", f"{run.score_threshold} / {run.max_rounds}"],
-        ["metrics schema", m.schema_version],
     ]
-    versions = redact(dict(run.component_versions))
-    rows += [[f"version: {k}", str(v)] for k, v in sorted(versions.items())]
     c = m.counts
     rows.append(
         [
             "questions",
-            f"{c.questions} total, {c.steady} steady "
-            f"({c.trimmed_warmup} trimmed as warm-up, {c.trimmed_drain} as drain)",
+            f"{count(c.questions)} total, {count(c.steady)} steady "
+            f"({count(c.trimmed_warmup)} trimmed as warm-up, {count(c.trimmed_drain)} as drain)",
         ]
     )
     return Section("Run", [Table(["field", "value"], rows, align_numbers=False)])
+
+
+def _versions(m: RunMetrics) -> Section:
+    """Software versions and the metrics schema: at the end, for whoever reproduces the run."""
+    versions = redact(dict(m.run.component_versions))
+    rows = [[k, str(v)] for k, v in sorted(versions.items())]
+    rows.append(["metrics schema", m.schema_version])
+    return Section(
+        "Software versions", [Table(["component", "version"], rows, align_numbers=False)]
+    )
 
 
 def _headline(m: RunMetrics) -> Section:
@@ -121,7 +125,7 @@ def fault_rows(m: RunMetrics) -> list[list[str]]:
             recovery = f"{f.recovery_s:.1f} s after its {f.recovery_from}"
         else:
             recovery = "not within the run"
-        delayed = "n/a" if f.delayed is None else f"{f.delayed} of {f.affected}"
+        delayed = "n/a" if f.delayed is None else f"{count(f.delayed)} of {count(f.affected)}"
         rows.append([when, f.action, f.target, duration, recovery, delayed,
                      _calls(f.extra_llm_calls), f.error or ""])
     return rows
@@ -134,7 +138,7 @@ def _faults(m: RunMetrics) -> Section | None:
         return None
     if not m.faults:
         return Section("Faults", [Paragraph(
-            f"The spec scheduled {len(scheduled)} fault(s), but no fault event was recorded for "
+            f"The spec scheduled {plural(len(scheduled), 'fault')}, but no fault event was recorded for "
             "this run: the injection never ran, or its record did not reach PostgreSQL.", "finding")])
     blocks: list[Any] = [
         Table(
@@ -162,8 +166,13 @@ def _faults(m: RunMetrics) -> Section | None:
     return Section("Faults", blocks)
 
 
+def _counter(key: str, v: float | None) -> str:
+    """A ground-truth counter: amplification as a multiplier, the rest as counts."""
+    return format_unit("x", v) if key == "amplification" else counter(v)
+
+
 def _summary_row(label: str, s: LatencySummary) -> list[str]:
-    return [label, str(s.count), _s(s.mean), *[_s(v) for _, v in s.percentiles()], _s(s.max)]
+    return [label, count(s.count), _s(s.mean), *[_s(v) for _, v in s.percentiles()], _s(s.max)]
 
 
 def _latency(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
@@ -225,7 +234,7 @@ def _throughput(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
         ["goodput (accepted)", format_unit("1/s", t.goodput_qps)],
         [f"goodput within SLO ({_s(t.slo_s)})", format_unit("1/s", t.goodput_slo_qps)],
         ["dead-lettered", format_unit("1/s", t.dead_lettered_per_s)],
-        ["unanswered when arrivals stopped", str(t.backlog_at_load_end)],
+        ["unanswered when arrivals stopped", count(t.backlog_at_load_end)],
         ["drain (last durable write after arrivals stopped)", _s(t.drain_s)],
     ]
     blocks: list[Any] = [Table(["rate over the steady window", "value"], rows)]
@@ -242,19 +251,25 @@ def _retries(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
     r = m.retries
     rec, tiers, dl, gt = r.recovery, r.retry_tiers, r.dead_letters, r.ground_truth
     summary = [
-        ["questions sent to the LLM", str(r.llm_questions)],
-        ["LLM calls", str(r.llm_calls)],
+        ["questions sent to the LLM", count(r.llm_questions)],
+        ["LLM calls", count(r.llm_calls)],
         ["LLM calls per question (amplification)", format_unit("x", r.amplification)],
         ["failed attempts per question", _n(r.failed_attempts_per_question)],
         ["regeneration calls per question", _n(r.regeneration_calls_per_question)],
         ["attempt error rate", _pct(r.error_rate)],
-        ["failed at least once", str(rec.failed_at_least_once)],
-        ["recovered (of those)", f"{rec.recovered} ({_pct(rec.recovery_rate)})"],
+        ["failed at least once", count(rec.failed_at_least_once)],
+        ["recovered (of those)", f"{count(rec.recovered)} ({_pct(rec.recovery_rate)})"],
         [
             "recovered by in-worker backoff / via retry tier",
-            f"{rec.recovered_in_worker} / {rec.recovered_via_retry_tier}",
+            f"{count(rec.recovered_in_worker)} / {count(rec.recovered_via_retry_tier)}",
         ],
-        ["dead letters", f"{dl.count} ({_pct(dl.rate)})"],
+        ["questions deferred to a retry tier", count(tiers.questions_deferred)],
+        [
+            "in-worker backoff per question: mean / p99",
+            f"{_s(tiers.in_worker_backoff_per_question.mean)} / "
+            f"{_s(tiers.in_worker_backoff_per_question.p99)}",
+        ],
+        ["dead letters", f"{count(dl.count)} ({_pct(dl.rate)})"],
     ]
     blocks: list[Any] = [Table(["retries (steady state)", "value"], summary)]
     classes = r.attempts_by_class
@@ -262,7 +277,7 @@ def _retries(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
     blocks.append(
         Table(
             ["attempt outcome", "attempts", "share"],
-            [[k, str(v), _pct(v / total)] for k, v in classes.items()],
+            [[k, count(v), _pct(v / total)] for k, v in classes.items()],
             caption="Attempts by outcome / error class",
         )
     )
@@ -271,32 +286,30 @@ def _retries(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
             Table(
                 ["error class", "questions hit", "recovered", "rate"],
                 [
-                    [k, str(v.failed), str(v.recovered), _pct(v.rate)]
+                    [k, count(v.failed), count(v.recovered), _pct(v.rate)]
                     for k, v in rec.by_error_class.items()
                 ],
                 caption="Recovery by error class",
             )
         )
-    trows = [
-        [k, str(v.deferrals), _s(v.mean_wait_s), _s(v.total_wait_s)]
-        for k, v in tiers.by_tier.items()
-    ]
-    backoff = tiers.in_worker_backoff_per_question
-    trows.append(
-        ["in-worker backoff (per question)", "", _s(backoff.mean), f"p99 {_s(backoff.p99)}"]
-    )
-    blocks.append(
-        Table(
-            ["retry tier", "deferrals", "mean wait", "total wait"],
-            trows,
-            caption="Time in retry tiers",
+    if tiers.by_tier:
+        blocks.append(
+            Table(
+                ["retry tier", "deferrals", "mean wait per deferral", "total wait"],
+                [
+                    [k, count(v.deferrals), _s(v.mean_wait_s), _s(v.total_wait_s)]
+                    for k, v in tiers.by_tier.items()
+                ],
+                caption="Time in retry tiers",
+            )
         )
-    )
+    else:
+        blocks.append(Paragraph("No question was deferred to a retry tier.", "note"))
     if dl.by_reason:
         blocks.append(
             Table(
                 ["dead-letter reason", "count"],
-                [[k, str(v)] for k, v in dl.by_reason.items()],
+                [[k, count(v)] for k, v in dl.by_reason.items()],
                 caption="Dead letters by reason",
             )
         )
@@ -307,8 +320,9 @@ def _retries(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
         blocks.append(
             Table(
                 ["counter (whole run)", "client's view", "simulator (ground truth)"],
-                [[k, _n(client.get(k)), _n(sim.get(k))] for k in keys],
-                caption=f"Ground truth beside the client's view ({gt.llm_questions_run} LLM questions)",
+                [[k, _counter(k, client.get(k)), _counter(k, sim.get(k))] for k in keys],
+                caption="Ground truth beside the client's view "
+                f"({plural(gt.llm_questions_run, 'LLM question')})",
             )
         )
     else:
@@ -330,7 +344,7 @@ def _quality(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
         ["mean score, round 0", _n(q.round0.mean, 3)],
         ["mean score, final", _n(q.final.mean, 3)],
         ["mean gain per finished question", _n(q.mean_gain, 3)],
-        ["extra LLM calls (regeneration rounds)", str(q.extra_llm_calls)],
+        ["extra LLM calls (regeneration rounds)", count(q.extra_llm_calls)],
         ["score gain per extra LLM call", _n(q.gain_per_extra_call, 3)],
         ["sent back at least once", _pct(q.sent_back_share)],
         ["accepted", _pct(q.accepted_share)],
@@ -341,7 +355,7 @@ def _quality(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
         rows.append(
             [
                 "Flink windows: scored / accepted / sent back",
-                f"{fw.scored} / {fw.accepted} / {fw.sent_back}",
+                f"{count(fw.scored)} / {count(fw.accepted)} / {count(fw.sent_back)}",
             ]
         )
     blocks: list[Any] = [Table(["quality (steady state)", "value"], rows)]
@@ -357,7 +371,8 @@ def _quality(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
         ]
         blocks.append(
             Paragraph(
-                f"Model: {ta.model}; calls per generation {_n(ta.calls_per_generation)}; max rounds {ta.max_rounds}.",
+                f"Model: {ta.model}; calls per generation {_n(ta.calls_per_generation)}; "
+                f"max rounds {_n(ta.max_rounds)}.",
                 "note",
             )
         )
@@ -394,10 +409,10 @@ def _cache(m: RunMetrics) -> Section:
     c = m.cache
     ac = c.access_count
     rows = [
-        ["requests (steady)", str(c.requests)],
-        ["cache hits", f"{c.hits} ({_pct(c.hit_rate)})"],
+        ["requests (steady)", count(c.requests)],
+        ["cache hits", f"{count(c.hits)} ({_pct(c.hit_rate)})"],
         ["cache-hit latency p50 / p99", f"{_s(c.hit_latency.p50)} / {_s(c.hit_latency.p99)}"],
-        ["access count mean / max", f"{_n(ac.mean)} / {ac.max}"],
+        ["access count mean / max", f"{_n(ac.mean)} / {count(ac.max)}"],
     ]
     return Section(
         "Cache",
@@ -405,7 +420,7 @@ def _cache(m: RunMetrics) -> Section:
             Table(["cache", "value"], rows),
             Table(
                 ["times asked", "requests"],
-                [[k, str(v)] for k, v in ac.distribution.items()],
+                [[k, count(v)] for k, v in ac.distribution.items()],
                 caption="Access counts",
             ),
         ],
@@ -445,18 +460,21 @@ def _spec(m: RunMetrics) -> Section:
 def run_document(
     metrics: RunMetrics, plots: Mapping[str, Path], audit: AuditReading | None = None
 ) -> Document:
-    """The report of one run; it opens with a banner when the run did not finish or overlapped
-    other runs (see :mod:`experiments.report.outcome`), then the audit's verdict when ``audit``
-    is given (see :mod:`experiments.report.audit_view`)."""
+    """The report of one run. It opens with its validity warnings (:mod:`experiments.report.validity`:
+    a partial run, overlapping runs, a retry policy never exercised, too few samples for a
+    percentile, a generator that fell behind), then the audit's verdict when ``audit`` is given
+    (see :mod:`experiments.report.audit_view`), then what was tested
+    (:mod:`experiments.report.tested`); software versions come last."""
     run = metrics.run
     faults = _faults(metrics)
     lead = [] if audit is None else [Paragraph(audit_line(audit), audit_css(audit))]
     return Document(
         title=f"Run {run.run_name}",
         subtitle=f"experiment {run.experiment_id} · seed {run.seed} · git {run.git_revision} · started {run.started_at}",
-        banners=banners(metrics.outcome),
+        banners=[w.text for w in run_warnings(metrics)],
         lead=lead,
         sections=[
+            tested_section(metrics),
             _header(metrics),
             Section(
                 "Findings",
@@ -471,5 +489,6 @@ def run_document(
             _cache(metrics),
             _method(metrics),
             _spec(metrics),
+            _versions(metrics),
         ],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from experiments.metrics.headline import format_seconds
 from experiments.metrics.schema import LatencySummary, RunMetrics
+from experiments.report.fmt import count, plural, was
 
 
 def _s(value: float | None) -> str:
@@ -15,7 +16,7 @@ def _pct(value: float | None) -> str:
 
 
 def _num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
 def async_effect(m: RunMetrics) -> list[str]:
@@ -61,15 +62,17 @@ def async_effect(m: RunMetrics) -> list[str]:
             )
         out.append(text)
     if thr.drain_s is not None:
+        backlog = thr.backlog_at_load_end
         out.append(
-            f"When arrivals stopped, {thr.backlog_at_load_end} questions were still unanswered; "
-            f"the backlog drained in {_s(thr.drain_s)}."
+            f"When arrivals stopped, {plural(backlog, 'question')} {was(backlog)} still "
+            f"unanswered; the backlog drained in {_s(thr.drain_s)}."
         )
     unfinished = m.counts.steady_in_flight
     if unfinished:
         out.append(
-            f"Warning: {unfinished} steady-state questions were still in flight when telemetry was "
-            "collected; their latency is unknown, so the tail percentiles above are optimistic."
+            f"Warning: {plural(unfinished, 'steady-state question')} {was(unfinished)} still in "
+            "flight when telemetry was collected; their latency is unknown, so the tail "
+            "percentiles above are optimistic."
         )
     return out
 
@@ -92,32 +95,38 @@ def retries(m: RunMetrics) -> list[str]:
     failed = rec.failed_at_least_once
     if n:
         text = (
-            f"Retries: {failed} of {n} questions sent to the LLM ({_pct(failed / n)}) failed at least once; "
-            f"{name} recovered {rec.recovered} of them ({_pct(rec.recovery_rate)}): "
-            f"{rec.recovered_in_worker} through in-worker backoff alone and "
-            f"{rec.recovered_via_retry_tier} after waiting in a retry tier."
+            f"Retries: {count(failed)} of {plural(n, 'question')} sent to the LLM "
+            f"({_pct(failed / n)}) failed at least once; "
+            f"{name} recovered {count(rec.recovered)} of them ({_pct(rec.recovery_rate)}): "
+            f"{count(rec.recovered_in_worker)} through in-worker backoff alone and "
+            f"{count(rec.recovered_via_retry_tier)} after waiting in a retry tier."
         )
         if rec.by_error_class:
             text += (
                 " By error class: "
                 + "; ".join(
-                    f"{cls} {v.recovered}/{v.failed}" for cls, v in rec.by_error_class.items()
+                    f"{cls} {count(v.recovered)}/{count(v.failed)}"
+                    for cls, v in rec.by_error_class.items()
                 )
                 + "."
             )
         dl = r.dead_letters
         if dl.count:
-            reasons = ", ".join(f"{k} {v}" for k, v in dl.by_reason.items())
-            text += f" {dl.count} were dead-lettered ({reasons})."
+            reasons = ", ".join(f"{k} {count(v)}" for k, v in dl.by_reason.items())
+            text += f" {count(dl.count)} {was(dl.count)} dead-lettered ({reasons})."
         out.append(text)
         qw = m.latency.waterfall.by_part.get("queue_wait", LatencySummary())
         deferred = tiers.wait_of_deferred_questions
-        text = (
-            f"Waiting: the mean queue wait was {_s(qw.mean)} (p99 {_s(qw.p99)}); "
-            f"{tiers.questions_deferred} questions were deferred to retry tiers and waited "
-            f"{_s(deferred.mean)} there on average (mean over all LLM questions "
-            f"{_s(tiers.mean_wait_per_question_s)})."
-        )
+        n_deferred = tiers.questions_deferred
+        text = f"Waiting: the mean queue wait was {_s(qw.mean)} (p99 {_s(qw.p99)}); "
+        if n_deferred:
+            text += (
+                f"{plural(n_deferred, 'question')} {was(n_deferred)} deferred to retry tiers and "
+                f"waited {_s(deferred.mean)} there on average (mean over all LLM questions "
+                f"{_s(tiers.mean_wait_per_question_s)})."
+            )
+        else:
+            text += "no question was deferred to a retry tier."
         out.append(text)
         gt = r.ground_truth
         text = (
@@ -130,7 +139,7 @@ def retries(m: RunMetrics) -> list[str]:
             text += (
                 f" Over the whole run the simulator served {_num(sim.requests, 0)} requests "
                 f"({_num(sim.amplification)} per question) where the client counted "
-                f"{gt.client.requests} ({_num(gt.client.amplification)})."
+                f"{count(gt.client.requests)} ({_num(gt.client.amplification)})."
             )
         out.append(text)
     return out
@@ -189,7 +198,7 @@ def feedback(m: RunMetrics) -> list[str]:
         f"The mean score went from {r0:.3f} at round 0 to {final:.3f} at the end "
         f"({'+' if (gain or 0) >= 0 else ''}{_num(gain, 3)} per finished question), "
         f"{'so the loop raised the mean score' if raised else 'so the loop did not raise the mean score'}, "
-        f"for {q.extra_llm_calls} extra LLM calls ({_num(q.extra_calls_per_question)} per "
+        f"for {plural(q.extra_llm_calls, 'extra LLM call')} ({_num(q.extra_calls_per_question)} per "
         f"question): {_num(q.gain_per_extra_call, 3)} score per extra call. "
         f"{_pct(q.low_quality_share)} of questions still ended low_quality."
     )
@@ -202,7 +211,7 @@ def repeats(m: RunMetrics) -> list[str]:
         return []
     e2e = rep.metrics.get("e2e_p99_s")
     text = (
-        f"Repeats: {rep.n} runs of this spec; headline figures carry the mean and a "
+        f"Repeats: {plural(rep.n, 'run')} of this spec; headline figures carry the mean and a "
         f"{rep.confidence * 100:.0f}% confidence interval (expanded percentile bootstrap)."
     )
     if e2e is not None and e2e.mean is not None and e2e.ci_low is not None:

@@ -5,12 +5,13 @@ its figures). The same sentences serve run reports, comparisons (one per run) an
 from __future__ import annotations
 
 from experiments.metrics.schema import Outcome
+from experiments.report.fmt import plural, was
 
 _VERB = {"failed": "failed", "stopped": "was stopped"}
 
 
 def _questions(n: int) -> str:
-    return "1 question was" if n == 1 else f"{n} questions were"
+    return f"{plural(n, 'question')} {was(n)}"
 
 
 def partial_banner(outcome: Outcome) -> str | None:

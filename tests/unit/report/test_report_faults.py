@@ -93,7 +93,7 @@ def test_a_failed_injection_and_a_run_whose_faults_were_not_recorded(tmp_path: P
     run.faults = []
     build_report(run, tmp_path / "unrecorded")
     md = (tmp_path / "unrecorded" / "report.md").read_text()
-    assert "scheduled 2 fault(s), but no fault event was recorded" in md
+    assert "scheduled 2 faults, but no fault event was recorded" in md
 
 
 def test_audit_lines() -> None:
@@ -133,7 +133,8 @@ def test_the_audit_verdict_opens_the_report_and_a_later_audit_shows_at_rerender(
                                                     "reasons": ["3 lost"]}))
     render_report(run_dir)
     md = (run_dir / "report.md").read_text()
-    assert md.splitlines()[2].startswith("**Audit: DIRTY - 3 lost")
+    lead = next(line for line in md.splitlines() if not line.startswith(("#", ">")) and line)
+    assert lead.startswith("**Audit: DIRTY - 3 lost")  # after the title and its warnings
     html = (run_dir / "index.html").read_text()
     assert html.index("Audit: DIRTY") < html.index("<nav>")
     assert 'class="audit-dirty"' in html
