@@ -23,7 +23,7 @@ def _harness(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=600)
 
 
-def test_status_json_lists_every_service_with_url_and_health(endpoints):
+def test_status_json_lists_every_service_with_url_and_health(stack, endpoints):
     result = _harness("status", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     status = json.loads(result.stdout)
@@ -32,7 +32,12 @@ def test_status_json_lists_every_service_with_url_and_health(endpoints):
             "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"} <= names
     assert all(s["healthy"] is True and s["url"] for s in status["services"])
     assert status["airflow"] == {"url": endpoints.airflow_url, "username": endpoints.airflow_user,
-                                 "password": endpoints.airflow_password}
+                                 "password_file": str(stack.airflow_password_file())}
+    # the password is kept in that file and never printed
+    assert endpoints.airflow_password not in result.stdout + result.stderr
+    text = _harness("status")
+    assert endpoints.airflow_password not in text.stdout + text.stderr
+    assert str(stack.airflow_password_file()) in text.stdout
 
 
 def test_up_twice_is_harmless(stack, endpoints):
