@@ -1,0 +1,310 @@
+"""reports/index.html as a page: the runs table with filters and a Compare button, then the
+comparisons. One self-contained file (inline CSS and plain JavaScript, no external asset).
+
+Compare works in two places, and the page tells them apart by its own URL:
+
+* served by `harness reports serve` (http): the button POSTs the ticked run folders to
+  ``compare`` beside the page and opens the comparison it answers with;
+* opened from disk (file://), or from a server that cannot compare: the button shows the
+  `harness compare` command for the ticked runs, with a Copy button.
+
+The first run ticked is the comparison's baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from experiments.report.html import CSS
+from experiments.report.index_rows import FIGURES, INDEX_FILE, IndexRow
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One comparison folder of the index."""
+
+    name: str
+    runs: list[str]
+    written: str
+    href: str
+
+
+#: the filters above the table: (select id, row attribute, label)
+SELECT_FILTERS: tuple[tuple[str, str, str], ...] = (
+    ("f-status", "status", "status"),
+    ("f-profile", "profile", "profile"),
+    ("f-policy", "policy", "policy"),
+)
+
+PAGE_CSS = """
+main{max-width:none}
+.toolbar{display:flex;flex-wrap:wrap;gap:.6em 1.2em;align-items:center;margin:.6em 0}
+.toolbar label{font-size:.9em;color:#444}
+.toolbar input[type=search]{min-width:16em;padding:.25em .4em}
+table.runs td,table.runs th{white-space:nowrap}
+table.runs td.reason{white-space:normal;min-width:14em;max-width:28em;color:#a33}
+table.runs tr.unreadable td{color:#888}
+td.st-failed,td.st-stopped,td.st-unreadable{background:#fdecea;font-weight:bold}
+td.st-finished{color:#2e7d32}
+.cmp{position:sticky;bottom:0;background:#fff;border-top:2px solid #e5e5e5;padding:.6em 0}
+.cmp button{padding:.35em 1em;font-size:1em}
+#compare-help{display:none;margin:.5em 0}
+#compare-help pre{display:inline-block;margin:.3em .6em .3em 0;vertical-align:middle}
+#compare-error{color:#c62828;font-weight:bold}
+.muted{color:#666;font-size:.9em}
+"""
+
+SCRIPT = r"""
+(function(){
+  const table = document.getElementById('runs');
+  if (!table) return;
+  const rows = Array.from(table.tBodies[0].rows);
+  const text = document.getElementById('f-text');
+  const selects = Array.from(document.querySelectorAll('select[data-filter]'));
+  const shown = document.getElementById('shown');
+  const picked = [];  // folder names in the order they were ticked (the first is the baseline)
+  const button = document.getElementById('compare');
+  const state = document.getElementById('picked');
+  const help = document.getElementById('compare-help');
+  const command = document.getElementById('compare-command');
+  const error = document.getElementById('compare-error');
+  const served = location.protocol === 'http:' || location.protocol === 'https:';
+
+  function filter() {
+    const needle = text.value.trim().toLowerCase();
+    let n = 0;
+    for (const row of rows) {
+      let ok = !needle || row.textContent.toLowerCase().includes(needle);
+      for (const s of selects) {
+        if (s.value && row.dataset[s.dataset.filter] !== s.value) ok = false;
+      }
+      row.hidden = !ok;
+      if (ok) n++;
+    }
+    shown.textContent = n + ' of ' + rows.length + ' runs shown';
+  }
+
+  function quote(arg) {
+    return /^[A-Za-z0-9_.\/:=+-]+$/.test(arg) ? arg : "'" + arg.replace(/'/g, "'\\''") + "'";
+  }
+
+  function commandLine() {
+    const root = table.dataset.root;
+    const args = picked.map(f => quote(root + '/' + f));
+    const extra = table.dataset.rootOption ? ' --reports-root ' + quote(table.dataset.rootOption) : '';
+    return 'harness compare ' + args.join(' ') + extra;
+  }
+
+  function update() {
+    button.disabled = picked.length < 2;
+    state.textContent = picked.length
+      ? picked.length + ' ticked; baseline ' + picked[0]
+      : 'tick two or more runs to compare them (the first ticked is the baseline)';
+    if (help.style.display === 'block') command.textContent = commandLine();
+  }
+
+  function showCommand(message) {
+    command.textContent = commandLine();
+    error.textContent = message || '';
+    help.style.display = 'block';
+  }
+
+  async function compare() {
+    if (picked.length < 2) return;
+    if (!served) { showCommand(''); return; }
+    button.disabled = true;
+    state.textContent = 'comparing ' + picked.join(', ') + '...';
+    try {
+      const response = await fetch('compare', {
+        method: 'POST', headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify({runs: picked}),
+      });
+      const answer = await response.json().catch(() => ({}));
+      if (response.ok && answer.url) { location.href = answer.url; return; }
+      showCommand('This server did not compare them (' + (answer.error || 'HTTP ' + response.status) + '); from a shell:');
+    } catch (e) {
+      showCommand('No comparing server answered (' + e + '); from a shell:');
+    }
+    update();
+  }
+
+  async function copy() {
+    const value = command.textContent;
+    try { await navigator.clipboard.writeText(value); }
+    catch (e) {
+      const range = document.createRange();
+      range.selectNodeContents(command);
+      const sel = getSelection(); sel.removeAllRanges(); sel.addRange(range);
+      document.execCommand('copy');
+    }
+    document.getElementById('copied').textContent = 'copied';
+  }
+
+  for (const box of table.querySelectorAll('input.pick')) {
+    box.checked = false;
+    box.addEventListener('change', () => {
+      const i = picked.indexOf(box.value);
+      if (box.checked && i < 0) picked.push(box.value);
+      if (!box.checked && i >= 0) picked.splice(i, 1);
+      document.getElementById('copied').textContent = '';
+      update();
+    });
+  }
+  text.addEventListener('input', filter);
+  for (const s of selects) s.addEventListener('change', filter);
+  button.addEventListener('click', compare);
+  document.getElementById('copy').addEventListener('click', copy);
+  document.body.dataset.mode = served ? 'served' : 'file';
+  filter();
+  update();
+})();
+"""
+
+_HEADERS = (
+    "",
+    "run",
+    "started",
+    "lasted",
+    "status",
+    "policy",
+    "profile",
+    "arrival",
+    "duration",
+    "workers",
+    "threshold",
+    *(label for _, label in FIGURES),
+    "reason",
+)
+
+
+def _cell(text: str, css: str = "") -> str:
+    attr = f' class="{css}"' if css else ""
+    return f"<td{attr}>{escape(text)}</td>"
+
+
+def _run_tr(row: IndexRow) -> str:
+    pick = (
+        f'<input type=checkbox class=pick value="{escape(row.folder, quote=True)}" '
+        f'aria-label="compare {escape(row.name, quote=True)}">'
+        if row.comparable
+        else ""
+    )
+    name = escape(row.name) + (
+        f' <span class=muted>({row.repeats} repeats)</span>' if row.repeats > 1 else ""
+    )
+    if row.name != row.folder:
+        name += f' <span class=muted>{escape(row.folder)}</span>'
+    if row.has_report:
+        name = f'<a href="{escape(row.folder, quote=True)}/{INDEX_FILE}">{name}</a>'
+    attrs = " ".join(
+        f'data-{attr}="{escape(value, quote=True)}"'
+        for attr, value in (
+            ("folder", row.folder),
+            ("status", row.status),
+            ("profile", row.profile),
+            ("policy", row.policy),
+        )
+    )
+    css = ' class="unreadable"' if not row.comparable else ""
+    cells = [
+        f"<td>{pick}</td>",
+        f"<td>{name}</td>",
+        _cell(row.started),
+        _cell(row.lasted, "num"),
+        _cell(row.status, f"st-{row.status}"),
+        _cell(row.policy),
+        _cell(row.profile),
+        _cell(row.arrival),
+        _cell(row.duration, "num"),
+        _cell(row.workers, "num"),
+        _cell(row.threshold, "num"),
+        *(_cell(row.figures.get(key, ""), "num") for key, _ in FIGURES),
+        _cell(row.reason, "reason"),
+    ]
+    return f"<tr {attrs}{css}>{''.join(cells)}</tr>"
+
+
+def _select(select_id: str, attr: str, label: str, rows: Sequence[IndexRow]) -> str:
+    values = sorted({getattr(r, attr) for r in rows if getattr(r, attr)})
+    options = '<option value="">all</option>' + "".join(
+        f'<option value="{escape(v, quote=True)}">{escape(v)}</option>' for v in values
+    )
+    return (
+        f'<label>{escape(label)} <select id="{select_id}" data-filter="{attr}">{options}'
+        "</select></label>"
+    )
+
+
+def _runs_section(rows: Sequence[IndexRow], root_arg: str, root_option: str, zone: str) -> str:
+    if not rows:
+        return "<section id=runs-section><h2>Runs</h2><p>No run reports yet.</p></section>"
+    head = "".join(
+        f"<th>{escape(f'started ({zone})' if h == 'started' else h)}</th>" for h in _HEADERS
+    )
+    body = "".join(_run_tr(r) for r in rows)
+    filters = (
+        '<div class=toolbar><label>filter <input type=search id=f-text '
+        'placeholder="any text of a row"></label>'
+        + "".join(_select(i, a, lab, rows) for i, a, lab in SELECT_FILTERS)
+        + "<span id=shown class=muted></span></div>"
+    )
+    compare = (
+        "<div class=cmp><button id=compare type=button disabled>Compare</button> "
+        "<span id=picked class=muted></span>"
+        "<div id=compare-help><span id=compare-error></span><br>"
+        "<pre id=compare-command></pre><button id=copy type=button>Copy</button> "
+        "<span id=copied class=muted></span></div></div>"
+    )
+    table = (
+        f'<table id=runs class=runs data-root="{escape(root_arg, quote=True)}" '
+        f'data-root-option="{escape(root_option, quote=True)}">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+    note = (
+        "<p class=note>Newest first. Figures of a run with repeats are the repeats' mean. "
+        "Tick two or more runs and press Compare: served by <code>harness reports serve</code> "
+        "the comparison opens; opened from disk, the page shows the <code>harness compare</code> "
+        "command.</p>"
+    )
+    return f"<section id=runs-section><h2>Runs</h2>{note}{filters}{table}{compare}</section>"
+
+
+def _comparisons_section(comparisons: Sequence[ComparisonRow]) -> str:
+    if not comparisons:
+        return "<section id=comparisons><h2>Comparisons</h2><p>No comparisons yet.</p></section>"
+    body = "".join(
+        f'<tr><td><a href="{escape(c.href, quote=True)}">{escape(c.name)}</a></td>'
+        f"<td>{escape(', '.join(c.runs))}</td><td>{escape(c.written)}</td></tr>"
+        for c in comparisons
+    )
+    return (
+        "<section id=comparisons><h2>Comparisons</h2><table><thead><tr><th>comparison</th>"
+        f"<th>runs (baseline first)</th><th>written</th></tr></thead><tbody>{body}</tbody>"
+        "</table></section>"
+    )
+
+
+def index_html(
+    rows: Sequence[IndexRow],
+    comparisons: Sequence[ComparisonRow],
+    *,
+    root_arg: str,
+    root_option: str = "",
+    zone: str = "local",
+) -> str:
+    """The page. ROOT_ARG is the reports root as `harness compare` should be given it (run
+    paths are ``ROOT_ARG/<folder>``); ROOT_OPTION, when not empty, is passed as
+    ``--reports-root`` so the comparison lands beside this index; ZONE names the time zone of
+    the start times."""
+    subtitle = f"{len(rows)} runs, {len(comparisons)} comparisons"
+    return (
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Experiment reports</title><style>{CSS}{PAGE_CSS}</style></head><body><main>"
+        f"<h1>Experiment reports</h1><p class=subtitle>{escape(subtitle)}</p>"
+        '<nav><a href="#runs-section">Runs</a><a href="#comparisons">Comparisons</a></nav>'
+        f"{_runs_section(rows, root_arg, root_option, zone)}{_comparisons_section(comparisons)}"
+        f"</main><script>{SCRIPT}</script></body></html>\n"
+    )

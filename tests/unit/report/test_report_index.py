@@ -1,0 +1,125 @@
+"""reports/index.html: newest first, readable times, the key parameters, failed runs with why,
+the filters and the Compare button's two modes."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from experiments.metrics import compute, write_metrics
+from experiments.metrics.synthetic import SyntheticProfile, make_run
+from experiments.report import build_index
+from experiments.report.index_rows import (
+    index_rows,
+    parse_time,
+    readable_duration,
+    readable_time,
+)
+
+TINY = SyntheticProfile(duration_s=12.0, warmup_s=2.0, rate=3.0)
+START = datetime(2026, 12, 1, 23, 10, tzinfo=UTC)
+#: a zone with an offset, so that "local time" is not UTC by accident
+CET = timezone(timedelta(hours=1), "CET")
+
+
+def spec(profile: str = "flaky", jitter: str = "full", rate: float = 4) -> dict[str, Any]:
+    """A spec in the experiment spec's own shape (experiments/spec.py)."""
+    return {
+        "name": "demo",
+        "arrival": {"kind": "poisson", "rate": rate, "duration_s": 45},
+        "llm": {"backend": "simulator", "profile": profile},
+        "retry": {"kind": "exponential_jitter", "jitter": jitter, "base_s": 0.2},
+        "scoring": {"threshold": 0.3, "max_rounds": 2, "scorer": "lexical"},
+        "workers": {"count": 2, "concurrency": 64},
+    }
+
+
+def write_run(root: Path, folder: str, *, minutes: float, lasted_s: float = 200.0,
+              status: str = "finished", failure: str | None = None, seed: int = 1,
+              **spec_args: Any) -> Path:
+    """A run's metrics.json in ROOT/FOLDER, started MINUTES after START."""
+    run = make_run(seed, profile=TINY, run_name=folder)
+    run.spec = spec(**spec_args)
+    m = compute(run)
+    started = START + timedelta(minutes=minutes)
+    m.run.started_at = started.isoformat()
+    m.run.ended_at = (started + timedelta(seconds=lasted_s)).isoformat()
+    m.outcome.status = status  # type: ignore[assignment]
+    m.outcome.failure = failure
+    write_metrics(m, root / folder)
+    return root / folder
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("index-reports")
+    write_run(out, "old", minutes=0, lasted_s=45)
+    write_run(out, "newest", minutes=13, lasted_s=3725, profile="brownout", jitter="none")
+    write_run(out, "broken", minutes=5, status="failed", seed=2,
+              failure="the drain timed out after 600 s")
+    (out / "garbled").mkdir()
+    garbled = out / "garbled" / "metrics.json"
+    garbled.write_text('{"schema_version": "9.0"}')
+    before = (START - timedelta(days=1)).timestamp()  # no start time: ordered by the file's
+    os.utime(garbled, (before, before))
+    return out
+
+
+def test_times_read_as_local_minutes_and_durations() -> None:
+    when = parse_time("2026-12-01T23:23:09Z")
+    assert when is not None
+    assert readable_time(when, UTC) == "2026-12-01 23:23"
+    assert readable_time(when, CET) == "2026-12-02 00:23"
+    assert parse_time(None) is None and parse_time("yesterday") is None
+    assert [readable_duration(s) for s in (44.6, 185, 3725)] == ["45 s", "3 min 05 s", "1 h 02 min"]
+
+
+def test_rows_newest_first_with_their_parameters(root: Path) -> None:
+    rows = index_rows(root, CET)
+    assert [r.folder for r in rows] == ["newest", "broken", "old", "garbled"]
+    newest, old = rows[0], rows[2]
+    assert newest.started == "2026-12-02 00:23" and newest.lasted == "1 h 02 min"
+    assert old.started == "2026-12-02 00:10" and old.lasted == "45 s"
+    assert newest.policy == "exponential_jitter" and old.policy == "exponential_jitter, full jitter"
+    assert newest.profile == "brownout" and old.profile == "flaky"
+    assert (old.arrival, old.duration, old.workers) == ("poisson 4/s", "45 s", "2 x 64")
+    assert old.threshold == "0.35"  # the threshold the run used (metrics.json's run block)
+    assert set(old.figures) == {"e2e_p50_s", "e2e_p99_s", "goodput_qps", "amplification",
+                                "dlq_rate"}
+    assert old.figures["e2e_p99_s"].endswith(("ms", " s"))
+
+
+def test_failed_and_unreadable_runs_are_listed_with_their_reason(root: Path) -> None:
+    by_folder = {r.folder: r for r in index_rows(root, CET)}
+    broken = by_folder["broken"]
+    assert broken.status == "failed" and broken.comparable
+    assert broken.reason.startswith("the drain timed out after 600 s")
+    garbled = by_folder["garbled"]
+    assert garbled.status == "unreadable" and not garbled.comparable
+    assert "9.0" in garbled.reason
+
+
+def test_the_page_has_filters_checkboxes_and_the_compare_command(root: Path) -> None:
+    html = build_index(root, CET).read_text()
+    table = html[html.index("<table id=runs"):html.index("</table>")]
+    order = [m.group(1) for m in re.finditer(r'<tr data-folder="([^"]+)"', table)]
+    assert order == ["newest", "broken", "old", "garbled"]
+    assert "<th>started (CET)</th>" in html and "<td>2026-12-02 00:23</td>" in html
+    for select in ("f-status", "f-profile", "f-policy"):
+        assert f'<select id="{select}"' in html
+    assert '<option value="brownout">brownout</option>' in html
+    assert '<option value="failed">failed</option>' in html
+    assert html.count("<input type=checkbox class=pick") == 3  # not the unreadable run
+    assert 'data-status="failed"' in html and "the drain timed out after 600 s" in html
+    # the command the page shows from disk: the root as typed, and --reports-root since this
+    # is not the default reports folder
+    assert f'data-root="{root.resolve()}"' in html
+    assert f'data-root-option="{root.resolve()}"' in html
+    assert "harness compare " in html and "location.protocol" in html
+    assert "http://" not in html.replace("location.protocol === 'http:'", "")  # no external asset
+    assert "<script src" not in html and "<link" not in html
