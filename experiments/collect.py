@@ -19,7 +19,8 @@ What becomes what (details in :mod:`experiments.collect_map`; the SQL is all in
 - ``attempts``: the attempts table (the stored outcome's history); for passes in flight, the
   ``llm_attempt`` events so far.
 - ``windows``: ``flink_window`` events. ``faults``: ``fault`` events (the infrastructure faults
-  :mod:`experiments.faults` injected), once each, by start. ``sim_counters``: given (a delta, see
+  :mod:`experiments.faults` injected), with those the load process could not write to PostgreSQL
+  (:mod:`experiments.fault_events`' file), once each, by start. ``sim_counters``: given (a delta, see
   :func:`counter_delta`), else ``experiments.summary["sim_counters"]``, else none.
 - ``meta``: arguments first, then the experiments row (name, spec, git revision, load summary),
   then the spec (seed, warmup_s, slo_s, scoring.threshold / max_rounds), then what the data

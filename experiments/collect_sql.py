@@ -12,8 +12,10 @@ in flight, never both or neither).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -21,6 +23,8 @@ from psycopg2.extensions import ISOLATION_LEVEL_REPEATABLE_READ
 from psycopg2.extensions import cursor as PgCursor
 
 from pipeline.messages import EventKind, HopName
+
+log = logging.getLogger(__name__)
 
 #: event kind the generator emits for an ask coalesced onto a pass in flight
 #: (pipeline.generator.load.CACHE_COALESCED; spelled out so the collector needs no Kafka client).
@@ -175,14 +179,19 @@ def _counts(cur: PgCursor, sql: str, params: Mapping[str, Any]) -> dict[str, int
 
 def fetch_run(dsn: str, experiment_id: str, *, connect_timeout_s: int = 10,
               application_name: str = "collector", retry_s: float = 30.0,
-              connect: Any = psycopg2.connect) -> RawRun:
+              connect: Any = psycopg2.connect, fault_events_file: Path | None = None) -> RawRun:
     """Read everything about ``experiment_id`` in one consistent, read-only snapshot.
 
     A lost connection (connection refused, server closed the connection: a PostgreSQL restart)
     is retried on a fresh connection, the whole snapshot again, for up to ``retry_s`` seconds;
     then :class:`~pipeline.storage.db.DatabaseUnavailable` names the database (never the
     password). ``connect`` is ``psycopg2.connect`` (the tests' seam).
+
+    The fault events are the table's merged, by event id, with those the load process could not
+    write to PostgreSQL and kept in ``fault_events_file`` (default: the experiment's file in the
+    stack's state folder, :func:`experiments.fault_events.spill_file`).
     """
+    from experiments.fault_events import merge_fault_rows, read_spilled, spill_file
     from pipeline.storage.db import Database
     from pipeline.storage.settings import DatabaseSettings
 
@@ -208,6 +217,13 @@ def fetch_run(dsn: str, experiment_id: str, *, connect_timeout_s: int = 10,
     database = Database(DatabaseSettings(dsn=dsn, connect_timeout_s=connect_timeout_s),
                         application_name=application_name, connect=connect)
     try:
-        return database.run(snapshot, retry_s, what=f"collection of {experiment_id}")
+        raw = database.run(snapshot, retry_s, what=f"collection of {experiment_id}")
     finally:
         database.close()
+    spill = fault_events_file if fault_events_file is not None else spill_file(experiment_id)
+    spilled = read_spilled(spill, experiment_id)
+    if spilled:
+        raw.faults = merge_fault_rows(raw.faults, spilled)
+        log.info("%s: %d fault event(s) read from %s (not written to PostgreSQL during the run)",
+                 experiment_id, len(spilled), spill)
+    return raw

@@ -15,7 +15,9 @@ outage   every LLM request fails with ``status`` for ``duration_s``     ``llm``
 The load process (:mod:`experiments.loader`) runs the schedule beside the load with a
 :class:`FaultRunner`; each injected fault is recorded as a ``fault`` event of the run in
 PostgreSQL (written directly, since Kafka itself may be the target), which the report marks on its
-time series. Faults go through an :class:`Injector`: :class:`LocalStackInjector` drives the local
+time series; one PostgreSQL did not take (it may be the target) is kept, retried and, if the
+load process ends first, appended to a file the collector reads (:mod:`experiments.fault_events`).
+Faults go through an :class:`Injector`: :class:`LocalStackInjector` drives the local
 stack's supervisord over its socket and the simulator's admin API; a target run outside the local
 stack (an external Kafka, Flink or PostgreSQL) cannot be reached, and the run is refused up front
 naming it (:func:`unreachable_targets`).
@@ -32,11 +34,14 @@ import xmlrpc.client
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import Field, model_validator
 
 from pipeline.spec_model import SpecModel, rule
+
+if TYPE_CHECKING:
+    from experiments.fault_events import FaultEventLog, FaultEventRow
 
 log = logging.getLogger(__name__)
 
@@ -210,17 +215,42 @@ class Injected:
     ended_at: float | None = None
     detail: str = ""
     error: str | None = None
+    #: the event's id, one per fault: a retried write adds no second row, and the collector
+    #: merges the events table with the run's file of unwritten events without duplicates
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def attrs(self) -> dict[str, Any]:
         return {**self.fault, "started_at": self.started_at, "ended_at": self.ended_at,
                 "detail": self.detail, "error": self.error}
 
 
+@runtime_checkable
+class DeferringRecord(Protocol):
+    """A ``record`` of :class:`FaultRunner` that may keep a fault it could not store yet (the
+    database being the fault's target) and store it later: the runner wakes at
+    :meth:`retry_at` to :meth:`retry`, calls :meth:`flush` when its schedule ends, and
+    :meth:`close` when the load process is done with it (see :class:`EventsRecord`)."""
+
+    def __call__(self, injected: Injected) -> None: ...
+
+    def retry_at(self) -> float | None: ...
+
+    def retry(self) -> bool: ...
+
+    def flush(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class FaultRunner:
     """Runs a schedule of faults from a thread of its own, relative to ``start``; every fault
     is recorded through ``record`` (the events table) when it ends, or at once when it does not
-    last. Stops early on :meth:`stop` (a pause or outage in progress is ended)."""
+    last. Stops early on :meth:`stop` (a pause or outage in progress is ended).
+
+    A ``record`` that keeps what it could not store (a :class:`DeferringRecord`) is retried on
+    the schedule's ticks when due, flushed when the schedule ends, and closed by :meth:`close`,
+    which the load process calls once it is done with the runner."""
 
     faults: Sequence[FaultSpec]
     injector: Injector
@@ -249,19 +279,56 @@ class FaultRunner:
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
 
+    def close(self, timeout_s: float = 120.0) -> None:
+        """The load process is done with this schedule: stop it if it still runs (whatever is
+        paused or out is ended), then close a deferring ``record`` (a last try of what it kept;
+        what the database still does not take goes to the run's file)."""
+        self.stop(timeout_s)
+        if isinstance(self.record, DeferringRecord):
+            try:
+                self.record.close()
+            except Exception:  # logged with the events it could not keep; the load goes on
+                log.exception("closing the fault events failed")
+
     def _sleep_until(self, when: float) -> bool:
         """False when stopped first."""
         return not self._stop.wait(max(0.0, when - self.clock()))
 
+    def _retry_at(self) -> float:
+        if isinstance(self.record, DeferringRecord):
+            return self.record.retry_at() or float("inf")
+        return float("inf")
+
+    def _retry_records(self) -> None:
+        if isinstance(self.record, DeferringRecord):
+            try:
+                self.record.retry()
+            except Exception:  # never let the record stop the schedule
+                log.exception("retrying the kept fault events failed")
+
     def _run(self) -> None:
+        try:
+            self._run_schedule()
+        finally:
+            if isinstance(self.record, DeferringRecord):
+                try:
+                    self.record.flush()  # the end of the schedule: one longer, bounded try
+                except Exception:
+                    log.exception("flushing the kept fault events failed")
+
+    def _run_schedule(self) -> None:
         # faults that last end in time order too: keep the open ones and end each when due
         pending = sorted(self.faults, key=lambda f: f.at_s)
         open_: list[tuple[float, FaultSpec, Injected]] = []
         while pending or open_:
             next_start = self._start + pending[0].at_s if pending else float("inf")
             next_end = min((end for end, _, _ in open_), default=float("inf"))
-            if not self._sleep_until(min(next_start, next_end)):
+            due = min(next_start, next_end)
+            if not self._sleep_until(min(due, self._retry_at())):
                 break
+            self._retry_records()
+            if self.clock() < due:  # woken to retry the kept events only
+                continue
             if next_end <= next_start:
                 open_.sort(key=lambda item: item[0])
                 _, fault, injected = open_.pop(0)
@@ -298,40 +365,57 @@ class FaultRunner:
         self.done.append(injected)
         try:
             self.record(injected)
-        except Exception as exc:  # the database may be the fault's target: keep it in memory
-            log.warning("fault event not recorded (%s); kept for the report", exc)
+        except Exception:  # a record that fails outright: the fault stays in ``done`` only
+            log.exception("fault %s %s (event %s) not recorded", injected.fault.get("action"),
+                          injected.fault.get("target"), injected.event_id)
 
 
-def record_in_events(experiment_id: str) -> Callable[[Injected], None]:
+@dataclass
+class EventsRecord:
+    """The ``record`` of a run's :class:`FaultRunner`: each fault as one ``fault`` event of the
+    experiment in PostgreSQL, kept and retried when the database does not take it, and appended
+    to the experiment's file when the load process ends first
+    (:class:`experiments.fault_events.FaultEventLog`)."""
+
+    events: FaultEventLog
+
+    def __call__(self, injected: Injected) -> None:
+        self.events.record(self.row(injected))
+
+    def row(self, injected: Injected) -> FaultEventRow:
+        from experiments.fault_events import FaultEventRow
+
+        return FaultEventRow(injected.event_id, self.events.experiment_id, injected.started_at,
+                             injected.attrs())
+
+    def retry_at(self) -> float | None:
+        return self.events.retry_at()
+
+    def retry(self) -> bool:
+        return self.events.retry()
+
+    def flush(self) -> bool:
+        return self.events.flush()
+
+    def close(self) -> None:
+        self.events.close()
+
+
+def record_in_events(experiment_id: str, db: Any = None, spill: Path | None = None,
+                     **options: Any) -> EventsRecord:
     """A ``record`` for :class:`FaultRunner`: one ``fault`` event of EXPERIMENT_ID per fault,
-    written straight into PostgreSQL (retried a few times: PostgreSQL may be the target)."""
-    import json
-
-    import psycopg2
-
+    written straight into PostgreSQL (not through Kafka: Kafka may be the target), durably
+    (:mod:`experiments.fault_events`). ``db`` (a :class:`~pipeline.storage.db.Database`) and
+    ``spill`` (the file) default to the stack's; ``options`` tune the
+    :class:`~experiments.fault_events.FaultEventLog` (deadlines, retry pauses, clock)."""
+    from experiments.fault_events import FaultEventLog, spill_file
     from pipeline.storage.db import Database
 
-    def record(injected: Injected) -> None:
-        for attempt in range(30):
-            db = Database(application_name="experiment-faults", autocommit=True)
-            try:
-                conn = db.conn()
-                with conn.cursor() as cur:
-                    cur.execute(
-                        """INSERT INTO events (event_id, experiment_id, stage, kind, ts, attrs)
-                           VALUES (%s, %s, 'faults', 'fault', %s, %s::jsonb)
-                           ON CONFLICT (event_id) DO NOTHING""",
-                        (uuid.uuid4().hex, experiment_id, injected.started_at,
-                         json.dumps(injected.attrs())))
-                return
-            except psycopg2.Error as exc:
-                log.warning("fault event not written yet (%s); attempt %d", exc, attempt + 1)
-                time.sleep(2.0)
-            finally:
-                db.close()
-        raise RuntimeError("fault event could not be written to PostgreSQL")
-
-    return record
+    database = db if db is not None else Database(application_name="experiment-faults",
+                                                  autocommit=True)
+    return EventsRecord(FaultEventLog(experiment_id, database,
+                                      spill if spill is not None else spill_file(experiment_id),
+                                      **options))
 
 
 def parse_faults(raw: Iterable[Mapping[str, Any]] | None) -> list[FaultSpec]:
@@ -341,6 +425,8 @@ def parse_faults(raw: Iterable[Mapping[str, Any]] | None) -> list[FaultSpec]:
 
 
 __all__ = [
+    "DeferringRecord",
+    "EventsRecord",
     "FaultAction",
     "FaultRunner",
     "FaultSpec",

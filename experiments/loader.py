@@ -114,6 +114,7 @@ def load_run(label: str, progress: Callable[[str], None] | None = None,
         if not store.claim_loader(label, os.getpid()):
             log.info("run %s already has a load process (or has ended): nothing to do", label)
             return False
+        handle: runner.RunHandle | None = None
         with Heartbeat(label):
             try:
                 from experiments.faults import unreachable_targets
@@ -142,6 +143,9 @@ def load_run(label: str, progress: Callable[[str], None] | None = None,
                 store.end(label, "failed", reason)
                 log.exception("run %s failed: %s", label, reason)
                 raise
+            finally:  # fault events PostgreSQL did not take: a last try, then the run's file
+                for faults in handle.fault_runners if handle is not None else []:
+                    faults.close()
         return True
     finally:
         db.close()

@@ -74,6 +74,13 @@ class Layout:
         return self.run / "supervisord.pid"
 
     @property
+    def fault_events(self) -> Path:
+        """Fault events a load process could not write to PostgreSQL, one JSON-lines file per
+        experiment, which the collector merges with the events table's
+        (see experiments/fault_events.py)."""
+        return self.home / "runs" / "fault-events"
+
+    @property
     def pg_data(self) -> Path:
         return self.home / "postgres" / "data"
 

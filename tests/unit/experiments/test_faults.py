@@ -1,12 +1,28 @@
 """The fault schedule (experiments.faults): its spec rules, the order of injections and their
-ends, the record of each fault, and the targets a run cannot reach."""
+ends, the record of each fault (kept and retried while the database is away), and the targets a
+run cannot reach."""
 
 from __future__ import annotations
 
-import pytest
+import json
+from pathlib import Path
+from typing import Any
 
-from experiments.faults import FaultRunner, FaultSpec, Injected, parse_faults, unreachable_targets
+import pytest
+from db_fakes import FakeServer
+
+from experiments.fault_events import INSERT
+from experiments.faults import (
+    FaultRunner,
+    FaultSpec,
+    Injected,
+    parse_faults,
+    record_in_events,
+    unreachable_targets,
+)
 from pipeline.spec_model import validate_model
+from pipeline.storage.db import Database
+from pipeline.storage.settings import DatabaseSettings
 
 
 class FakeInjector:
@@ -61,6 +77,52 @@ def test_stopping_early_ends_whatever_is_paused_or_out() -> None:
         pass
     runner.stop(timeout_s=10)
     assert injector.calls == ["pause kafka", "end pause kafka"]
+
+
+def _database(server: FakeServer) -> Database:
+    return Database(DatabaseSettings(dsn="postgresql://h:pw@127.0.0.1:5432/harness"),
+                    autocommit=True, connect=server.connect)
+
+
+def test_a_fault_event_the_database_refuses_is_written_on_a_later_tick(tmp_path: Path) -> None:
+    injector = FakeInjector()
+
+    def answer(sql: str, params: Any) -> list[tuple]:
+        if sql == INSERT:
+            injector.calls.append(f"event {json.loads(params['attrs'])['target']}")
+        return []
+
+    server = FakeServer(answer=answer, fail_connects=2)  # PostgreSQL restarting
+    record = record_in_events("exp-1", db=_database(server), spill=tmp_path / "exp-1.jsonl",
+                              write_deadline_s=0, retry_first_s=0.05)
+    runner = FaultRunner(parse_faults([{"at_s": 0, "action": "kill", "target": "postgres"},
+                                       {"at_s": 1.0, "action": "kill", "target": "relay"}]),
+                         injector, record=record).start()
+    runner.wait(timeout_s=10)
+    runner.close()
+    # refused at once and on the first tick (0.05 s), written on the second (0.15 s)
+    assert injector.calls == ["kill postgres", "event postgres", "kill relay", "event relay"]
+    assert server.refused == 2 and not (tmp_path / "exp-1.jsonl").exists()
+    assert [params["event_id"] for sql, params in server.executed if sql == INSERT] == [
+        injected.event_id for injected in runner.done]
+
+
+def test_closed_while_the_database_is_away_the_events_go_to_the_runs_file(tmp_path: Path) -> None:
+    injector = FakeInjector()
+    spill = tmp_path / "exp-1.jsonl"
+    record = record_in_events("exp-1", db=_database(FakeServer(fail_connects=10**6)),
+                              spill=spill, write_deadline_s=0, flush_deadline_s=0.05)
+    runner = FaultRunner(parse_faults([
+        {"at_s": 0, "action": "kill", "target": "postgres"},
+        {"at_s": 0, "action": "pause", "target": "kafka", "duration_s": 600}]), injector,
+        record=record).start()
+    while len(injector.calls) < 2:
+        runner.wait(timeout_s=0.01)
+    runner.close(timeout_s=10)  # the load ends: the pause is ended, then both events are kept
+    assert injector.calls[-1] == "end pause kafka"
+    lines = [json.loads(line) for line in spill.read_text().splitlines()]
+    assert [line["event_id"] for line in lines] == [i.event_id for i in runner.done]
+    assert [line["attrs"]["target"] for line in lines] == ["postgres", "kafka"]
 
 
 @pytest.mark.parametrize(("fault", "field"), [

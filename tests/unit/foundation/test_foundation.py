@@ -42,6 +42,7 @@ def test_the_layout_follows_the_home_setting(tmp_path: Path) -> None:
     assert layout.home == tmp_path.resolve()
     assert layout.services_env == tmp_path / "conf" / "services.env"
     assert layout.flink_savepoints == tmp_path / "flink" / "savepoints"
+    assert layout.fault_events == tmp_path / "runs" / "fault-events"
     assert layout.dags == REPO_ROOT / "dags"
 
 
