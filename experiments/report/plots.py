@@ -3,6 +3,12 @@ questions.csv only.
 
 Figures are built with the object API and rendered by the Agg canvas explicitly: no pyplot state,
 no display, identical output on any machine.
+
+Every figure follows the same hygiene (:mod:`experiments.report.plot_axes`): durations are ticked
+in plain units (``200 ms``, ``1 s``, ``5 s``), legends sit outside the data area, each series has
+its own colour *and* line style or marker (answered is a wide pale line under goodput's dashes, so
+both stay visible when they are equal), a series that is zero throughout is named in the title
+instead of drawn, and a second y axis is drawn only when its series varies.
 """
 
 from __future__ import annotations
@@ -21,6 +27,14 @@ from matplotlib.transforms import blended_transform_factory
 
 from experiments.metrics.derive import WATERFALL_PARTS
 from experiments.metrics.schema import FaultImpact, RunMetrics
+from experiments.report.plot_axes import (
+    all_zero,
+    duration_axis,
+    flat,
+    legend_below,
+    legend_outside,
+    no_data,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +47,8 @@ CLASS_COLORS = {
     "invalid_request": "#8c564b",
     "bad_completion": "#e377c2",
 }
+#: hatches of the error classes in the stacked attempts plot (colour is not the only cue)
+CLASS_HATCHES = ("//", "\\\\", "..", "xx", "++", "--", "oo")
 PART_LABELS = {
     "producer_send": "producer send",
     "queue_wait": "queue wait",
@@ -43,6 +59,8 @@ PART_LABELS = {
     "storage": "storage write",
     "other": "other / hand-offs",
 }
+#: per run of an overlay: a line style and a marker beside its colour (C0, C1, ...)
+RUN_STYLES = (("-", "o"), ("--", "s"), ("-.", "^"), (":", "D"), ("-", "v"), ("--", "P"))
 
 Metrics = RunMetrics
 Rows = Sequence[Mapping[str, Any]]
@@ -61,8 +79,15 @@ def _new(width: float = 9.0, height: float = 4.5) -> tuple[Figure, Axes]:
     return fig, fig.add_subplot(1, 1, 1)
 
 
-def _no_data(ax: Axes) -> None:
-    ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
+def _run_style(i: int) -> dict[str, Any]:
+    """Colour, line style and marker of the ``i``-th run of an overlay."""
+    linestyle, marker = RUN_STYLES[i % len(RUN_STYLES)]
+    return {"color": f"C{i % 10}", "linestyle": linestyle, "marker": marker}
+
+
+def _markevery(n: int) -> int:
+    """Every how many points a marker goes on a line of ``n`` points (about 12 markers)."""
+    return max(1, n // 12)
 
 
 def _shade_window(ax: Axes, metrics: Metrics) -> None:
@@ -96,11 +121,6 @@ def mark_faults(
         note.set_gid(FAULT_GID)
 
 
-def legend_outside(ax: Axes, fontsize: int = 8) -> None:
-    """The legend to the right of the axes, off the data."""
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=fontsize)
-
-
 def _cdf_curve(ax: Axes, points: Sequence[Sequence[float]], label: str, **kw: Any) -> bool:
     pts = [(max(x, 1e-6), y) for x, y in points]
     if not pts:
@@ -109,30 +129,38 @@ def _cdf_curve(ax: Axes, points: Sequence[Sequence[float]], label: str, **kw: An
     return True
 
 
+def _slo_label(slo: float) -> str:
+    return f"SLO {slo:g} s"
+
+
 def latency_cdf(metrics: Metrics) -> Figure:
     fig, ax = _new()
     lat = metrics.latency
     drawn = False
-    for points, label in (
-        (lat.e2e_cdf, "end to end (intended send -> durable)"),
-        (lat.from_first_attempt_cdf, "from first LLM attempt -> durable"),
-        (lat.llm_attempt_cdf, "single LLM attempt"),
+    for points, label, style in (
+        (lat.e2e_cdf, "end to end (intended send -> durable)",
+         {"color": "#1f77b4", "linestyle": "-", "linewidth": 1.8}),
+        (lat.from_first_attempt_cdf, "from first LLM attempt -> durable",
+         {"color": "#ff7f0e", "linestyle": "--", "linewidth": 1.4}),
+        (lat.llm_attempt_cdf, "single LLM attempt",
+         {"color": "#2ca02c", "linestyle": ":", "linewidth": 1.8}),
     ):
-        drawn |= _cdf_curve(ax, points, label)
+        drawn |= _cdf_curve(ax, points, label, **style)
     slo = metrics.run.slo_s
-    if slo:
-        ax.axvline(slo, color="black", linestyle="--", linewidth=1, label=f"SLO {slo:g} s")
+    if slo and drawn:
+        ax.axvline(slo, color="black", linestyle="-.", linewidth=1, label=_slo_label(slo))
+    duration_axis(ax, "x", log=drawn)
     if drawn:
-        ax.set_xscale("log")
-        ax.legend(loc="lower right", fontsize=8)
+        legend_outside(ax)
     else:
-        _no_data(ax)
+        no_data(ax)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylim(0, 1.01)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.set_xlabel("latency (s, log scale)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.grid(True, which="minor", alpha=0.1)
+    ax.set_xlabel("latency (log scale)")
     ax.set_ylabel("questions at or below (%)")
-    ax.set_title("Latency CDF (steady state)")
+    ax.set_title("Latency CDF, steady state: share of questions answered within each latency")
     return fig
 
 
@@ -153,41 +181,30 @@ def latency_over_time(metrics: Metrics, rows: Rows) -> Figure:
         ):
             sel = [(x, max(y, 1e-4)) for x, y, s in pts if s == steady]
             if sel:
-                ax.scatter(
-                    [x for x, _ in sel],
-                    [y for _, y in sel],
-                    s=6,
-                    alpha=0.5,
-                    color=color,
-                    label=label,
-                )
+                ax.scatter([x for x, _ in sel], [y for _, y in sel], s=6, alpha=0.5,
+                           color=color, label=label, zorder=2)
         ts = metrics.timeseries
-        for series, style, label in (
-            (ts.e2e_p50_s, "-", "p50 per bucket"),
-            (ts.e2e_p99_s, "--", "p99 per bucket"),
+        for series, style, color, label in (
+            (ts.e2e_p50_s, "-", "#d62728", "p50 per bucket"),
+            (ts.e2e_p99_s, "--", "#ff7f0e", "p99 per bucket"),
         ):
             xy = [(x, y) for x, y in zip(ts.t, series, strict=False) if y is not None]
             if xy:
-                ax.plot(
-                    [x for x, _ in xy],
-                    [y for _, y in xy],
-                    style,
-                    color="#d62728",
-                    linewidth=1.2,
-                    label=label,
-                )
-        ax.set_yscale("log")
+                ax.plot([x for x, _ in xy], [y for _, y in xy], style, color=color,
+                        linewidth=1.4, label=label, zorder=3)
+        slo = metrics.run.slo_s
+        if slo:
+            ax.axhline(slo, color="black", linestyle=":", linewidth=1, label=_slo_label(slo))
         mark_faults(ax, metrics.faults)
         legend_outside(ax)
     else:
-        _no_data(ax)
-    slo = metrics.run.slo_s
-    if slo and pts:
-        ax.axhline(slo, color="black", linestyle=":", linewidth=1)
-    ax.grid(True, which="both", alpha=0.3)
+        no_data(ax)
+    duration_axis(ax, "y", log=bool(pts))
+    ax.grid(True, which="major", alpha=0.3)
+    ax.grid(True, which="minor", alpha=0.1)
     ax.set_xlabel("intended send time (s since load start)")
-    ax.set_ylabel("end-to-end latency (s, log scale)")
-    ax.set_title("End-to-end latency over time")
+    ax.set_ylabel("end-to-end latency (log scale)")
+    ax.set_title("End-to-end latency of each question by send time, with per-bucket p50 and p99")
     return fig
 
 
@@ -197,33 +214,39 @@ def throughput_over_time(metrics: Metrics) -> Figure:
     t = ts.t
     rates = ts.rates_per_s
     _shade_window(ax, metrics)
-    styles = (
-        (rates.offered, "offered (intended sends)", "#7f7f7f", ":"),
-        (rates.completed, "throughput (answered)", "#1f77b4", "-"),
-        (rates.accepted, "goodput (accepted)", "#2ca02c", "-"),
-        (rates.accepted_slo, "goodput within SLO", "#17becf", "--"),
-        (rates.dead_lettered, "dead-lettered", "#d62728", "-"),
+    # answered is wide and pale, goodput dashed on top of it: equal series stay both visible
+    styles: tuple[tuple[list[float] | None, str, dict[str, Any]], ...] = (
+        (rates.offered, "offered (intended sends)",
+         {"color": "#7f7f7f", "linestyle": ":", "linewidth": 1.3, "zorder": 2}),
+        (rates.completed, "throughput (answered)",
+         {"color": "#1f77b4", "linestyle": "-", "linewidth": 3.2, "alpha": 0.45, "zorder": 3}),
+        (rates.accepted, "goodput (accepted)",
+         {"color": "#2ca02c", "linestyle": "--", "linewidth": 1.5, "zorder": 4}),
+        (rates.accepted_slo, "goodput within SLO",
+         {"color": "#ff7f0e", "linestyle": "-.", "linewidth": 1.2, "zorder": 5}),
+        (rates.dead_lettered, "dead-lettered",
+         {"color": "#d62728", "linestyle": "-", "linewidth": 1.2, "marker": "x",
+          "markersize": 4, "zorder": 6}),
     )
+    quiet: list[str] = []
     if t:
-        for values, label, color, ls in styles:
-            if values is not None:
-                ax.plot(
-                    t,
-                    values,
-                    ls,
-                    color=color,
-                    label=label,
-                    linewidth=1.2,
-                    drawstyle="steps-post",
-                )
+        for values, label, style in styles:
+            if values is None:
+                continue
+            if label == "dead-lettered" and all_zero(values):
+                quiet.append("no dead letters")
+                continue
+            ax.plot(t, values, label=label, drawstyle="steps-post", **style)
         mark_faults(ax, metrics.faults)
         legend_outside(ax)
     else:
-        _no_data(ax)
+        no_data(ax)
+    ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     ax.set_xlabel(f"time since load start (s, {ts.bucket_s:g} s buckets)")
     ax.set_ylabel("questions per second")
-    ax.set_title("Throughput and goodput over time")
+    title = "Offered load, throughput (answered) and goodput (accepted) over time"
+    ax.set_title(title + (f"\n({'; '.join(quiet)})" if quiet else ""))
     return fig
 
 
@@ -231,12 +254,12 @@ def attempts_over_time(metrics: Metrics) -> Figure:
     fig, ax = _new()
     ts = metrics.timeseries
     t = ts.t
-    by_class = ts.attempts_per_s
+    by_class = {k: v for k, v in ts.attempts_per_s.items() if not all_zero(v)}
     _shade_window(ax, metrics)
     if t and by_class:
         order = ["ok", *sorted(k for k in by_class if k != "ok")]
         order = [k for k in order if k in by_class]
-        ax.stackplot(
+        areas = ax.stackplot(
             t,
             [by_class[k] for k in order],
             labels=order,
@@ -244,14 +267,21 @@ def attempts_over_time(metrics: Metrics) -> Figure:
             step="post",
             alpha=0.85,
         )
+        errors = [a for k, a in zip(order, areas, strict=True) if k != "ok"]
+        for i, area in enumerate(errors):
+            area.set_hatch(CLASS_HATCHES[i % len(CLASS_HATCHES)])
+            area.set_edgecolor("white")
         mark_faults(ax, metrics.faults)
         legend_outside(ax)
     else:
-        _no_data(ax)
+        no_data(ax)
     ax.grid(True, alpha=0.3)
     ax.set_xlabel(f"time since load start (s, {ts.bucket_s:g} s buckets)")
     ax.set_ylabel("LLM attempts per second (stacked)")
-    ax.set_title("LLM attempts by outcome / error class over time")
+    title = "LLM attempts per second by outcome (ok or error class), stacked"
+    if t and by_class and set(by_class) <= {"ok"}:
+        title += "\n(no failed attempts)"
+    ax.set_title(title)
     return fig
 
 
@@ -269,6 +299,8 @@ def score_histogram(metrics: Metrics) -> Figure:
             width=0.45 * width,
             align="edge",
             color="#ff7f0e",
+            hatch="//",
+            edgecolor="white",
             label=f"round 0 (mean {r0.mean or 0:.3f})",
         )
         ax.bar(
@@ -282,23 +314,24 @@ def score_histogram(metrics: Metrics) -> Figure:
         thr = q.threshold
         if thr is not None:
             ax.axvline(thr, color="black", linestyle="--", linewidth=1, label=f"threshold {thr:g}")
-        ax.legend(loc="upper right", fontsize=8)
+        legend_outside(ax)
     else:
-        _no_data(ax)
+        no_data(ax)
     ax.grid(True, axis="y", alpha=0.3)
     ax.set_xlabel("score (similarity to the reference answer, unitless)")
     ax.set_ylabel("questions")
-    ax.set_title("Scores before and after regeneration")
+    ax.set_title("Answer scores at round 0 and final (after regeneration)")
     return fig
 
 
 def waterfall(metrics: Metrics) -> Figure:
-    fig = Figure(figsize=(10, 4.5))
+    fig = Figure(figsize=(11, 4.5))
     ax, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     by_part = metrics.latency.waterfall.by_part
     parts = [p for p in WATERFALL_PARTS if p in by_part]
     means = [by_part[p].mean or 0.0 for p in parts]
-    if parts and any(by_part[p].count for p in parts):
+    drawn = bool(parts) and any(by_part[p].count for p in parts)
+    if drawn:
         start = 0.0
         labels = [PART_LABELS.get(p, p) for p in parts]
         for i, mean in enumerate(means):
@@ -325,22 +358,25 @@ def waterfall(metrics: Metrics) -> Figure:
         p99 = [by_part[p].p99 or math.nan for p in parts]
         y = range(len(parts))
         ax2.barh([i - 0.2 for i in y], p50, height=0.4, color="#2ca02c", label="p50")
-        ax2.barh([i + 0.2 for i in y], p99, height=0.4, color="#d62728", label="p99")
+        ax2.barh([i + 0.2 for i in y], p99, height=0.4, color="#d62728", hatch="//",
+                 edgecolor="white", label="p99")
         ax2.set_yticks(list(y), labels, fontsize=8)
         ax2.invert_yaxis()
-        ax2.set_xscale("log")
-        ax2.legend(loc="lower right", fontsize=8)
+        legend_outside(ax2)
     else:
-        _no_data(ax)
-        _no_data(ax2)
+        no_data(ax)
+        no_data(ax2)
+    duration_axis(ax, "x")
+    duration_axis(ax2, "x", log=drawn)
     ax.grid(True, axis="x", alpha=0.3)
-    ax2.grid(True, axis="x", which="both", alpha=0.3)
-    ax.set_xlabel("cumulative mean time per question (s)")
+    ax2.grid(True, axis="x", which="major", alpha=0.3)
+    ax2.grid(True, axis="x", which="minor", alpha=0.1)
+    ax.set_xlabel("cumulative mean time per question")
     ax.set_ylabel("hop")
-    ax.set_title("Waterfall: mean time per hop (sums to mean e2e)")
-    ax2.set_xlabel("time in hop per question (s, log scale; zero not drawn)")
+    ax.set_title("Mean time per hop, cumulative (ends at the mean e2e)")
+    ax2.set_xlabel("time in hop per question (log scale; zero not drawn)")
     ax2.set_ylabel("hop")
-    ax2.set_title("Per-hop p50 and p99")
+    ax2.set_title("Time in each hop: p50 and p99")
     return fig
 
 
@@ -348,42 +384,40 @@ def threshold_curve(metrics: Metrics) -> Figure:
     fig, ax = _new()
     ta = metrics.quality.threshold_analysis
     rows = ta.rows
+    title = "Threshold analysis from round-0 scores: pass rate, acceptance and LLM calls"
     if rows:
         x = [r.threshold for r in rows]
-        ax.plot(x, [r.pass_round0 for r in rows], color="#ff7f0e", label="pass at round 0")
-        ax.plot(
-            x,
-            [r.accepted_final for r in rows],
-            color="#2ca02c",
-            label="accepted after regeneration (model)",
-        )
+        ax.plot(x, [r.pass_round0 for r in rows], color="#ff7f0e", linestyle="-",
+                linewidth=1.6, label="pass at round 0")
+        ax.plot(x, [r.accepted_final for r in rows], color="#2ca02c", linestyle="--",
+                linewidth=1.6, label="accepted after regeneration (model)")
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax2 = ax.twinx()
-        ax2.plot(
-            x,
-            [r.expected_llm_calls for r in rows],
-            color="#d62728",
-            linestyle="--",
-            label="expected LLM calls",
-        )
-        ax2.set_ylabel("expected LLM calls per question")
+        ax.set_ylim(-0.02, 1.02)
         if ta.current is not None:
-            ax.axvline(
-                ta.current,
-                color="black",
-                linestyle=":",
-                linewidth=1,
-                label=f"threshold in use {ta.current:g}",
-            )
-        lines = ax.get_legend_handles_labels()
-        lines2 = ax2.get_legend_handles_labels()
-        ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="center left", fontsize=8)
+            ax.axvline(ta.current, color="black", linestyle=":", linewidth=1,
+                       label=f"threshold in use {ta.current:g}")
+        handles, labels = ax.get_legend_handles_labels()
+        calls = [r.expected_llm_calls for r in rows]
+        constant = flat(calls)
+        if constant is None:
+            ax2 = ax.twinx()
+            ax2.plot(x, calls, color="#d62728", linestyle="-.", marker=".",
+                     markevery=_markevery(len(x)), label="expected LLM calls per question")
+            low, high = min(1.0, min(calls)), max(calls)
+            pad = max(0.04 * (high - low), 0.05)  # never a sliver of a range
+            ax2.set_ylim(low - pad, high + pad)
+            ax2.set_ylabel("expected LLM calls per question")
+            more = ax2.get_legend_handles_labels()
+            handles, labels = handles + more[0], labels + more[1]
+        else:
+            title += f"\n(expected LLM calls: {constant:.2f} per question at every threshold)"
+        legend_below(ax, handles, labels)
     else:
-        _no_data(ax)
+        no_data(ax)
     ax.grid(True, alpha=0.3)
     ax.set_xlabel("score threshold (unitless)")
     ax.set_ylabel("questions (%)")
-    ax.set_title("Threshold analysis from round-0 scores")
+    ax.set_title(title)
     return fig
 
 
@@ -424,17 +458,20 @@ def overlay_plots(runs: Sequence[tuple[str, Metrics]], out_dir: Path) -> dict[st
 def cdf_overlay(runs: Sequence[tuple[str, Metrics]]) -> Figure:
     fig, ax = _new()
     drawn = False
-    for name, m in runs:
-        drawn |= _cdf_curve(ax, m.latency.e2e_cdf, name)
+    for i, (name, m) in enumerate(runs):
+        style = _run_style(i)
+        style.pop("marker")
+        drawn |= _cdf_curve(ax, m.latency.e2e_cdf, name, linewidth=1.6, **style)
+    duration_axis(ax, "x", log=drawn)
     if drawn:
-        ax.set_xscale("log")
-        ax.legend(loc="lower right", fontsize=8)
+        legend_outside(ax)
     else:
-        _no_data(ax)
+        no_data(ax)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylim(0, 1.01)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.set_xlabel("end-to-end latency (s, log scale)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.grid(True, which="minor", alpha=0.1)
+    ax.set_xlabel("end-to-end latency (log scale)")
     ax.set_ylabel("questions at or below (%)")
     ax.set_title("End-to-end latency CDF by run (steady state)")
     return fig
@@ -442,60 +479,61 @@ def cdf_overlay(runs: Sequence[tuple[str, Metrics]]) -> Figure:
 
 def throughput_overlay(runs: Sequence[tuple[str, Metrics]]) -> Figure:
     fig, ax = _new()
-    colors = [f"C{i}" for i in range(10)]
     drawn = False
     for i, (name, m) in enumerate(runs):
         ts = m.timeseries
         if ts.t:
             drawn = True
-            c = colors[i % len(colors)]
-            ax.plot(
-                ts.t,
-                ts.rates_per_s.completed,
-                "-",
-                color=c,
-                drawstyle="steps-post",
-                label=f"{name} throughput",
-            )
-            ax.plot(
-                ts.t,
-                ts.rates_per_s.accepted,
-                ":",
-                color=c,
-                drawstyle="steps-post",
-                label=f"{name} goodput",
-            )
+            style = _run_style(i)
+            c, marker, every = style["color"], style["marker"], _markevery(len(ts.t))
+            ax.plot(ts.t, ts.rates_per_s.completed, "-", color=c, linewidth=3.2, alpha=0.4,
+                    drawstyle="steps-post", label=f"{name} throughput", zorder=2)
+            ax.plot(ts.t, ts.rates_per_s.accepted, "--", color=c, linewidth=1.4, marker=marker,
+                    markersize=4, markevery=every, drawstyle="steps-post",
+                    label=f"{name} goodput", zorder=3)
             mark_faults(ax, m.faults, color=c, prefix=f"{name}: ")
     if drawn:
         legend_outside(ax, fontsize=7)
     else:
-        _no_data(ax)
+        no_data(ax)
+    ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     ax.set_xlabel("time since load start (s)")
     ax.set_ylabel("questions per second")
-    ax.set_title("Throughput (solid) and goodput (dotted) by run")
+    ax.set_title("Throughput (answered: wide pale line) and goodput (accepted: dashed) by run")
     return fig
 
 
 def retries_overlay(runs: Sequence[tuple[str, Metrics]]) -> Figure:
+    """Failed attempts per run; a run without any is named in the title, not drawn as a zero line."""
     fig, ax = _new()
-    drawn = False
+    drawn, quiet, timed = False, [], False
     for i, (name, m) in enumerate(runs):
         ts = m.timeseries
-        if ts.t:
-            color = f"C{i % 10}"
-            ax.plot(ts.t, ts.failed_attempts_per_s(), drawstyle="steps-post", label=name,
-                    color=color)
-            mark_faults(ax, m.faults, color=color, prefix=f"{name}: ")
+        if not ts.t:
+            continue
+        timed = True
+        style = _run_style(i)
+        failed = ts.failed_attempts_per_s()
+        if all_zero(failed):
+            quiet.append(name)
+        else:
+            ax.plot(ts.t, failed, drawstyle="steps-post", label=name, linewidth=1.4,
+                    markersize=4, markevery=_markevery(len(ts.t)), **style)
             drawn = True
+        mark_faults(ax, m.faults, color=style["color"], prefix=f"{name}: ")
     if drawn:
-        legend_outside(ax)
+        ax.set_ylim(bottom=0)
     else:
-        _no_data(ax)
+        no_data(ax, "no failed attempts in any run" if timed else "no data")
+    legend_outside(ax)
     ax.grid(True, alpha=0.3)
     ax.set_xlabel("time since load start (s)")
     ax.set_ylabel("failed LLM attempts per second")
-    ax.set_title("Failed LLM attempts over time by run")
+    title = "Failed LLM attempts per second over time by run"
+    if quiet and drawn:
+        title += f"\n(no failed attempts: {', '.join(quiet)})"
+    ax.set_title(title)
     return fig
 
 
