@@ -2,6 +2,9 @@
 
 Trigger it from the form (every field of the experiment spec, grouped by section; defaults from
 experiments/specs/demo.yaml) or with a conf holding spec fields (`harness trigger SPEC.yaml`).
+**Start from** (`base`) names a spec file of experiments/specs/ or an earlier run: the fields you
+change override its values, the others keep them. Fields that apply only to another arrival kind,
+backend or backoff kind may be left empty.
 Give the run a Run ID (e.g. `backoff-1s`) to name its report folder; otherwise the folder is
 `<name>-<time>`, and the run's note names it.
 
@@ -19,12 +22,9 @@ import logging
 
 from airflow.sdk import dag, get_current_context, task
 
-from experiments import spec as spec_module
 from experiments.orchestration import WaitForIdlePipeline, WaitForRun
-from experiments.params import build_params
+from experiments.params import build_params, form_defaults
 from harness.dag_defaults import DAG_DEFAULTS
-
-DEFAULT_SPEC = spec_module.load(spec_module.SPECS_DIR / "demo.yaml")
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +35,27 @@ log = logging.getLogger(__name__)
     max_active_runs=1,
     tags=["harness", "experiment"],
     doc_md=__doc__,
-    params=build_params(DEFAULT_SPEC),
+    params=build_params(form_defaults()),
     render_template_as_native_obj=True,
 )
 def experiment() -> None:
     @task
     def validate() -> dict:
-        from experiments.runner import validate as validate_conf
+        """The spec from the form (or a conf), its base resolved. An invalid value fails the run
+        at once, without retries, naming the field by title and path; the run's note says it."""
+        from airflow.exceptions import AirflowFailException
 
-        return validate_conf(get_current_context()["params"])
+        from experiments.runner import validate as validate_conf
+        from experiments.spec import SpecError
+        from harness.run_notes import set_note
+
+        context = get_current_context()
+        try:
+            return validate_conf(context["params"])
+        except SpecError as exc:
+            problems = "\n".join(f"- {problem}" for problem in exc.errors)
+            set_note("experiment", context["dag_run"].run_id, f"Invalid spec:\n{problems}")
+            raise AirflowFailException(str(exc)) from None
 
     @task(multiple_outputs=True)
     def register(spec: dict) -> dict:

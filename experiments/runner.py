@@ -139,16 +139,20 @@ def register(spec: Mapping[str, Any], label: str | None = None,
 
 
 def configure_llm(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Switch the simulator to the run's fault profile (seeded); return its counters before the
-    load so the report can show this run's ground truth. Real backends have no counters: {}."""
+    """Switch the simulator to the run's fault profile (seeded), with the spec's
+    ``llm.profile_overrides`` merged over it by the simulator (nested objects merge, lists
+    replace: pipeline.llm.sim.profiles.resolve_profile); return its counters before the load so
+    the report can show this run's ground truth. Real backends have no counters: {}."""
     if spec["llm"]["backend"] != "simulator":
         return {}
     from pipeline.llm.settings import LLMSettings
     from pipeline.llm.sim.runner import SimulatorAdmin
 
+    overrides = dict(spec["llm"].get("profile_overrides") or {})
     admin = SimulatorAdmin(_sim_root(LLMSettings().base_url))
-    admin.set_profile({"name": spec["llm"]["profile"], "seed": int(spec["seed"])})
-    log.info("simulator profile: %s (seed %s)", spec["llm"]["profile"], spec["seed"])
+    admin.set_profile({"name": spec["llm"]["profile"], **overrides, "seed": int(spec["seed"])})
+    log.info("simulator profile: %s%s (seed %s)", spec["llm"]["profile"],
+             f" with overrides {sorted(overrides)}" if overrides else "", spec["seed"])
     return dict(admin.counters())
 
 

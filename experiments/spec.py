@@ -12,6 +12,12 @@ field of the trigger form:
               plus max_deferrals
     scoring:  threshold, max_rounds, scorer
     workers:  count, concurrency
+    slo:      e2e_p50_s_max, e2e_p99_s_max, goodput_ratio_min, dlq_rate_max, amplification_max
+              (optional thresholds a run is judged against, see experiments.slo)
+
+``base`` starts a spec from a saved spec file or an earlier run (see :func:`merge_base`);
+``llm.profile_overrides`` adjusts the simulator's named profile (validated against the
+simulator's own profile model, pipeline.llm.sim.profiles).
 
 The sections reuse the pipeline's own models instead of restating their bounds: the retry section
 is :class:`pipeline.retry.spec.RetryPolicySpec` plus one field, and the arrival fields take their
@@ -28,20 +34,31 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from experiments.faults import FaultSpec
 from pipeline.arrivals import ARRIVALS, Burstiness, Period, Rate, RateOrZero, build_arrival
-from pipeline.llm.sim.profiles import NAMED_PROFILES
+from pipeline.llm.sim.profiles import NAMED_PROFILES, UnknownProfileError, resolve_profile
+from pipeline.llm.sim.profiles import Profile as SimProfile
 from pipeline.retry.spec import RetryPolicySpec
-from pipeline.spec_model import SpecError, SpecModel, form_schema, one_of, rule, validate_model
+from pipeline.spec_model import (
+    SpecError,
+    SpecModel,
+    form_schema,
+    one_of,
+    rule,
+    spec_error,
+    validate_model,
+)
 
 __all__ = [
+    "APPLIES_WHEN",
     "ARRIVAL_KINDS",
     "SCORERS",
     "SECTIONS",
@@ -50,22 +67,59 @@ __all__ = [
     "SpecError",
     "apply_overrides",
     "arrival_spec",
+    "changed_fields",
     "defaults",
+    "describe_changes",
     "flat_properties",
     "flatten",
     "load",
+    "merge_base",
+    "resolve_base",
     "retry_policy",
     "schema",
+    "simulator_profile",
     "unflatten",
     "validate",
 ]
 
 SPECS_DIR = Path(__file__).parent / "specs"
-SECTIONS = ("dataset", "arrival", "llm", "retry", "scoring", "workers")
+SECTIONS = ("dataset", "arrival", "llm", "retry", "scoring", "workers", "slo")
 ARRIVAL_KINDS: tuple[str, ...] = tuple(ARRIVALS)
 SCORERS = ("lexical", "minilm")
 DEFAULT_NAME = "demo"
 STEPS_PATTERN = r"^\s*\d+(\.\d+)?\s*:\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?\s*:\s*\d+(\.\d+)?)*\s*$"
+
+BASE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$"
+PROFILES_MD = "The simulator's fault profile for this run:\n\n" + "\n".join(
+    f"- **{name}**: {profile.get('description', '')}" for name, profile in NAMED_PROFILES.items()
+)
+
+#: Fields that apply only for some values of another field of their section:
+#: dotted field -> (dotted controlling field, the values it applies for). The form makes them
+#: optional and says so; the spec keeps (and ignores) their values otherwise.
+APPLIES_WHEN: dict[str, tuple[str, tuple[str, ...]]] = {
+    "dataset.path": ("dataset.source", ("yahoo_csv", "hf")),
+    "arrival.rate": ("arrival.kind", ("constant", "poisson", "gamma", "onoff")),
+    "arrival.cv": ("arrival.kind", ("gamma",)),
+    "arrival.on_s": ("arrival.kind", ("onoff",)),
+    "arrival.off_s": ("arrival.kind", ("onoff",)),
+    "arrival.rate_from": ("arrival.kind", ("ramp",)),
+    "arrival.rate_to": ("arrival.kind", ("ramp",)),
+    "arrival.ramp_s": ("arrival.kind", ("ramp",)),
+    "arrival.steps": ("arrival.kind", ("step",)),
+    "arrival.trace_path": ("arrival.kind", ("trace",)),
+    "llm.base_url": ("llm.backend", ("openai",)),
+    "llm.profile": ("llm.backend", ("simulator",)),
+    "llm.profile_overrides": ("llm.backend", ("simulator",)),
+    "retry.jitter": ("retry.kind", ("exponential_jitter",)),
+    "retry.base_s": ("retry.kind", ("fixed", "exponential", "exponential_jitter")),
+    "retry.multiplier": ("retry.kind", ("exponential", "exponential_jitter")),
+    "retry.concurrency_limit": ("retry.concurrency", ("fixed", "aimd")),
+    "retry.concurrency_min": ("retry.concurrency", ("aimd",)),
+    "retry.concurrency_max": ("retry.concurrency", ("aimd",)),
+    "retry.aimd_increase": ("retry.concurrency", ("aimd",)),
+    "retry.aimd_backoff_ratio": ("retry.concurrency", ("aimd",)),
+}
 
 ArrivalKind = one_of(ARRIVAL_KINDS)
 ProfileName = one_of(NAMED_PROFILES)
@@ -204,8 +258,19 @@ class LLMSection(SpecModel):
     profile: ProfileName = Field(
         "flaky",
         title="Fault profile",
-        description="The simulator's fault profile for this run: "
-        + "; ".join(f"{k}: {v.get('description', '')}" for k, v in NAMED_PROFILES.items()),
+        description="The simulator's fault profile for this run (see docs/experiments.md).",
+        json_schema_extra={"description_md": PROFILES_MD},
+    )
+    profile_overrides: dict[str, Any] | None = Field(
+        None,
+        title="Profile overrides",
+        description="Changes to the chosen profile, as the simulator's profile model takes them "
+        "(nested objects merge, lists replace): latency {fixed_s, median_s, sigma, per_token_s}, "
+        "rate_limits {requests_per_min, tokens_per_min, ...}, errors [{status, probability, "
+        "window}], quota_windows, concurrency {limit, max_queue}, hang, empty_probability, "
+        "malformed_probability, quality. E.g. {\"rate_limits\": {\"requests_per_min\": 60, "
+        "\"tokens_per_min\": 40000}, \"latency\": {\"median_s\": 2}, \"errors\": "
+        "[{\"status\": 529, \"probability\": 0.03}]}. Simulator only.",
     )
     max_tokens: int = Field(
         256, ge=1, le=32_768, title="Max tokens", description="max_tokens per completion."
@@ -228,6 +293,37 @@ class LLMSection(SpecModel):
         if self.backend == "openai" and not self.base_url:
             raise rule("base_url", "required for backend 'openai'")
         return self
+
+    @model_validator(mode="after")
+    def _overrides_fit_the_profile(self) -> LLMSection:
+        if not self.profile_overrides:
+            return self
+        if self.backend != "simulator":
+            raise rule("profile_overrides", "apply only to the simulator (backend simulator); "
+                       f"remove them for backend {self.backend!r}")
+        labels = sorted(set(self.profile_overrides) & {"name", "seed"})
+        if labels:
+            raise rule(f"profile_overrides.{labels[0]}",
+                       "not an override (the fault profile names the base, the spec's seed "
+                       "seeds the simulator)")
+        simulator_profile(self.profile, self.profile_overrides)
+        return self
+
+
+def simulator_profile(profile: str, overrides: Mapping[str, Any] | None) -> SimProfile:
+    """The simulator's profile for a spec's ``llm.profile`` and ``llm.profile_overrides``.
+
+    Raises the :func:`rule` error naming the override's path inside ``profile_overrides``
+    (``profile_overrides.rate_limits.requests_per_min``), for use inside a model validator."""
+    try:
+        return resolve_profile({"name": profile, **(overrides or {})})
+    except ValidationError as exc:
+        problem = spec_error(exc, SimProfile)
+        message = problem.message.replace("not a field of this spec",
+                                          "not a field of the simulator's profile")
+        raise rule(f"profile_overrides.{problem.field}", message) from None
+    except UnknownProfileError as exc:
+        raise rule("profile", str(exc)) from None
 
 
 class RetrySection(RetryPolicySpec):
@@ -287,6 +383,39 @@ class WorkersSection(SpecModel):
     )
 
 
+Seconds = Annotated[float, Field(gt=0, le=86_400)]
+Ratio = Annotated[float, Field(ge=0, le=1)]
+
+
+class SloSection(SpecModel):
+    """Thresholds the run is judged against (experiments.slo); each is optional, none = no
+    verdict. Latencies are end-to-end from the intended send time over the steady state."""
+
+    e2e_p50_s_max: Seconds | None = Field(
+        None, title="SLO: p50 latency max (s)", description="Median end-to-end latency at most this."
+    )
+    e2e_p99_s_max: Seconds | None = Field(
+        None, title="SLO: p99 latency max (s)", description="p99 end-to-end latency at most this."
+    )
+    goodput_ratio_min: Ratio | None = Field(
+        None,
+        title="SLO: goodput / offered min",
+        description="Goodput (accepted answers per second; within the latency SLO slo_s when it "
+        "is set) divided by the offered rate, at least this.",
+    )
+    dlq_rate_max: Ratio | None = Field(
+        None,
+        title="SLO: dead-letter rate max",
+        description="Share of questions dead-lettered, at most this (0.01 = 1%).",
+    )
+    amplification_max: Annotated[float, Field(ge=1, le=1000)] | None = Field(
+        None,
+        title="SLO: retry amplification max",
+        description="LLM calls per question sent to the LLM (error retries and regenerations "
+        "included; 1 = no call repeated), at most this.",
+    )
+
+
 class ExperimentSpec(SpecModel):
     """An experiment: the load, the LLM, the retry policy, scoring and workers."""
 
@@ -295,6 +424,14 @@ class ExperimentSpec(SpecModel):
         title="Run name",
         description="Runs of the same name are compared with each other.",
         json_schema_extra={"default": DEFAULT_NAME},  # required in a spec; the form's default
+    )
+    base: str | None = Field(
+        None,
+        pattern=BASE_PATTERN,
+        title="Start from",
+        description="A spec file of experiments/specs/ (demo) or an earlier run's label "
+        "(backoff-1s): its values are the defaults, the fields set here override them. "
+        "Consumed when the run starts (the run's description names it).",
     )
     description: str = Field("", title="Description", description="Free text kept with the run.")
     tags: list[Annotated[str, Field(max_length=50)]] = Field(
@@ -342,6 +479,7 @@ class ExperimentSpec(SpecModel):
     retry: RetrySection = Field(RetrySection(), title="Retry policy")
     scoring: ScoringSection = Field(ScoringSection(), title="Scoring and regeneration")
     workers: WorkersSection = Field(WorkersSection(), title="Workers")
+    slo: SloSection = Field(SloSection(), title="Service-level objectives")
     faults: list[FaultSpec] = Field(
         [],
         max_length=50,
@@ -379,8 +517,21 @@ def defaults() -> dict[str, Any]:
     return copy.deepcopy(_defaults())
 
 
+def _top_level_fields() -> frozenset[str]:
+    """Fields outside the sections (``slo_s`` is one, although ``slo`` is a section)."""
+    return frozenset(set(ExperimentSpec.model_fields) - set(SECTIONS))
+
+
+def _split_flat(key: str) -> tuple[str, str]:
+    """``retry_base_s`` -> ("retry", "base_s"); a top-level field -> ("", key)."""
+    section, _, field = key.partition("_")
+    if key in _top_level_fields() or section not in SECTIONS or not field:
+        return "", key
+    return section, field
+
+
 def _is_flat(spec: Mapping[str, Any]) -> bool:
-    return any("_" in k and k.split("_", 1)[0] in SECTIONS for k in spec)
+    return any(_split_flat(k)[0] for k in spec)
 
 
 def validate(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -423,8 +574,8 @@ def flatten(spec: Mapping[str, Any]) -> dict[str, Any]:
 def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
     nested: dict[str, Any] = {}
     for key, value in flat.items():
-        section, _, field = key.partition("_")
-        if section in SECTIONS and field:
+        section, field = _split_flat(key)
+        if section:
             nested.setdefault(section, {})[field] = copy.deepcopy(value)
         else:
             nested[key] = copy.deepcopy(value)
@@ -446,12 +597,87 @@ def flat_properties() -> dict[str, tuple[str | None, dict[str, Any]]]:
 # --- files and overrides ---------------------------------------------------------------------
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """Read a YAML spec file and validate it (defaults filled)."""
+BaseFinder = Callable[[str], Mapping[str, Any]]
+
+
+def load(path: str | Path, *, find_base: BaseFinder | None = None) -> dict[str, Any]:
+    """Read a YAML spec file and validate it (defaults filled). A ``base`` in the file is
+    resolved by FIND_BASE (default :func:`experiments.bases.find_base`) and merged under the
+    file's own fields (:func:`merge_base`)."""
     data = yaml.safe_load(Path(path).read_text())
     if not isinstance(data, dict):
         raise SpecError("$", f"{path}: a spec is a mapping")
+    if data.get("base"):
+        return resolve_base(data, find_base=find_base)
     return validate(data)
+
+
+def resolve_base(overrides: Mapping[str, Any], *,
+                 find_base: BaseFinder | None = None) -> dict[str, Any]:
+    """The validated spec of ``overrides["base"]`` with OVERRIDES (a nested, partial spec)
+    merged over it. SpecError names ``base`` when no spec file or run has that name."""
+    name = str(overrides["base"])
+    validate_model(ExperimentSpec, {"name": "x", "base": name})  # the name's own pattern
+    if find_base is None:
+        from experiments.bases import find_base as default_finder
+
+        find_base = default_finder
+    return merge_base(validate(find_base(name)), overrides, label=name)
+
+
+#: fields whose change does not make another experiment (the base's description still fits)
+_LABEL_FIELDS = frozenset({"name", "description", "tags", "base"})
+
+
+def changed_fields(base: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted field -> SPEC's value for every field where two complete specs differ, but for
+    the labels (name, description, tags, base)."""
+    flat_base, flat_spec = flatten(base), flatten(spec)
+    out: dict[str, Any] = {}
+    for key, value in flat_spec.items():
+        section, field = _split_flat(key)
+        if not section and field in _LABEL_FIELDS:
+            continue
+        if flat_base.get(key) != value:
+            out[f"{section}.{field}" if section else field] = value
+    return out
+
+
+def merge_base(base: Mapping[str, Any], overrides: Mapping[str, Any], *,
+               label: str) -> dict[str, Any]:
+    """BASE (a complete, validated spec) with OVERRIDES (a nested, partial spec) over it,
+    validated, ``base`` consumed (None).
+
+    The base's description is kept only when no field changed; a description given in
+    OVERRIDES wins; otherwise the run gets a neutral one naming the base and the changes
+    (``demo with retry.base_s=0.2``), so a base's "Poisson load on the flaky simulator" is not
+    carried into a run that is neither.
+    """
+    merged: dict[str, Any] = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        if key in SECTIONS and isinstance(value, Mapping):
+            merged.setdefault(key, {})
+            merged[key] = {**merged[key], **copy.deepcopy(dict(value))}
+        else:
+            merged[key] = copy.deepcopy(value)
+    merged["base"] = None
+    given = overrides.get("description")
+    merged["description"] = base.get("description", "")
+    full = validate(merged)
+    changes = changed_fields(base, full)
+    if given and given != base.get("description"):
+        full["description"] = given
+    elif changes:
+        full["description"] = describe_changes(label, changes)
+    return full
+
+
+def describe_changes(label: str, changes: Mapping[str, Any], *, shown: int = 6) -> str:
+    """``demo with retry.base_s=0.2, seed=7`` (the first SHOWN changes, then "and N more")."""
+    parts = [f"{key}={json.dumps(value) if not isinstance(value, str) else value}"
+             for key, value in list(changes.items())[:shown]]
+    more = len(changes) - shown
+    return f"{label} with {', '.join(parts)}" + (f" and {more} more" if more > 0 else "")
 
 
 def apply_overrides(spec: Mapping[str, Any], assignments: list[str]) -> dict[str, Any]:
@@ -465,9 +691,7 @@ def apply_overrides(spec: Mapping[str, Any], assignments: list[str]) -> dict[str
         value = yaml.safe_load(raw) if raw != "" else ""
         section, dot, field = key.partition(".")
         if not dot:
-            section, _, field = key.partition("_")
-            if section not in SECTIONS:
-                section, field = "", key
+            section, field = _split_flat(key)
         if section:
             if section not in SECTIONS:
                 raise SpecError(key, f"unknown section {section!r}")

@@ -103,37 +103,46 @@ def test_overrides():
 
 
 def test_params_schema_is_the_spec_schema():
-    """Every form field carries exactly its spec property's schema (same type, bounds, enum)."""
+    """Every form field carries its spec property's title, section and type (null added for the
+    fields that may stay empty); bounds are checked in test_form_bounds.py."""
     schemas = params.param_schemas()
     flat = spec.flat_properties()
     assert set(schemas) == set(flat)
-    optional = params.optional_text_fields()
-    assert {"dataset_path", "llm_base_url", "arrival_trace_path"} <= optional
+    optional = params.optional_fields()
+    assert {"dataset_path", "llm_base_url", "arrival_trace_path", "base",
+            "llm_profile_overrides", "slo_e2e_p99_s_max", "arrival_cv"} <= optional
     for name, (section, prop) in flat.items():
         form = schemas[name]
-        for keyword in ("title", "enum", "minimum", "maximum", "exclusiveMinimum", "pattern"):
-            assert form.get(keyword) == prop.get(keyword), (name, keyword)
+        assert form.get("title") == prop.get("title"), name
         assert form.get("section") == section
-        if name in optional:  # empty text: null in the form (Airflow's form refuses "")
-            assert form["type"] == ["string", "null"] and form["default"] is None
-        else:
-            assert form["type"] == prop["type"]
-            assert form["default"] == prop.get("default")
+        types = form["type"] if isinstance(form["type"], list) else [form["type"]]
+        assert ("null" in types) == (name in optional), name
+        if prop.get("type") == "string" and prop.get("default") == "":
+            assert form["default"] is None  # empty text: null in the form (Airflow refuses "")
+        elif "type" in prop:
+            assert prop["type"] in types, name
+            assert form["default"] == prop.get("default"), name
 
 
 def test_no_form_field_is_required_with_an_empty_default():
     """Airflow's trigger form refuses a run whose required text field is empty."""
     for name, schema in params.param_schemas().items():
-        if schema["default"] == "":
+        if schema["default"] in ("", None):
             assert "null" in schema["type"], name
 
 
 def test_spec_round_trips_through_airflow_params():
-    """A spec -> the DAG's Params (Airflow validates each value) -> conf -> the same spec."""
+    """A spec -> the DAG's Params (Airflow validates each value) -> conf -> the same spec, but
+    for the description: the demo's does not fit a run with another backoff."""
     full = spec.apply_overrides(spec.load(spec.SPECS_DIR / "demo.yaml"), ["retry.base_s=0.7"])
     dag_params = params.build_params(full)
     conf = {name: param.resolve() for name, param in dag_params.items()}
-    assert params.spec_from_conf(conf) == full
+    assert params.spec_from_conf(conf) == {**full, "description": "demo with retry.base_s=0.7"}
+
+
+def test_the_form_untouched_is_the_demo():
+    conf = {name: param.resolve() for name, param in params.build_params().items()}
+    assert params.spec_from_conf(conf) == params.form_defaults()
 
 
 def test_airflow_params_refuse_out_of_range_values():
@@ -160,3 +169,54 @@ def test_records_carry_the_llm_endpoint_only_for_backend_openai():
                                                "base_url": "http://vllm.local:9000/v1"}})
     assert experiment_policy(real)["llm"]["base_url"] == "http://vllm.local:9000/v1"
     assert experiment_policy(real)["llm"]["model"] == "llama-3-8b"
+
+
+# --- a custom simulator profile --------------------------------------------------------------
+
+_PROVIDER = {"rate_limits": {"requests_per_min": 60, "tokens_per_min": 40_000},
+             "latency": {"median_s": 2.0}, "errors": [{"status": 529, "probability": 0.03}]}
+
+
+def test_profile_overrides_model_ones_own_provider():
+    """60 requests/min, 40k tokens/min, a 2 s median latency and 3% 529s, over a named base."""
+    full = spec.validate({"name": "x", "llm": {"profile": "healthy", "profile_overrides": _PROVIDER}})
+    assert full["llm"]["profile_overrides"] == _PROVIDER
+    profile = spec.simulator_profile(full["llm"]["profile"], full["llm"]["profile_overrides"])
+    assert profile.rate_limits.requests_per_min == 60 and profile.rate_limits.tokens_per_min == 40_000
+    assert profile.latency.median_s == 2.0 and profile.latency.fixed_s == 0.02  # merged, not reset
+    assert [(e.status, e.probability) for e in profile.errors] == [(529, 0.03)]
+    assert spec.validate(full) == full  # stored with the run as it is (metrics.json's spec)
+
+
+@pytest.mark.parametrize(("overrides", "field", "message"), [
+    ({"rate_limits": {"requests_per_min": -1}}, "llm.profile_overrides.rate_limits.requests_per_min",
+     "must be >= 0, got -1"),
+    ({"errors": [{"status": 404}]}, "llm.profile_overrides.errors.0.status", "must be one of"),
+    ({"latency": {"median": 2}}, "llm.profile_overrides.latency.median",
+     "not a field of the simulator's profile"),
+    ({"name": "healthy"}, "llm.profile_overrides.name", "not an override"),
+    ({"quality": {"min_words": 50, "max_words": 10}}, "llm.profile_overrides.quality",
+     "min_words must be <= max_words"),
+])
+def test_profile_overrides_errors_name_the_path_inside(overrides, field, message):
+    with pytest.raises(spec.SpecError) as info:
+        spec.validate({"name": "x", "llm": {"profile_overrides": overrides}})
+    assert info.value.field == field
+    assert str(info.value).startswith(f"Profile overrides ({field}): {message}")
+
+
+def test_profile_overrides_are_refused_for_backend_openai():
+    with pytest.raises(spec.SpecError) as info:
+        spec.validate({"name": "x", "llm": {"backend": "openai", "base_url": "http://h:1/v1",
+                                            "profile_overrides": {"latency": {"median_s": 1}}}})
+    assert info.value.field == "llm.profile_overrides"
+    assert "apply only to the simulator" in str(info.value)
+    assert spec.validate({"name": "x", "llm": {"backend": "openai", "base_url": "http://h:1/v1",
+                                               "profile_overrides": {}}})
+
+
+def test_profile_overrides_through_the_form():
+    conf = {name: param.resolve() for name, param in params.build_params().items()}
+    full = params.spec_from_conf({**conf, "llm_profile_overrides": _PROVIDER})
+    assert full["llm"]["profile_overrides"] == _PROVIDER
+    assert full["description"].startswith("demo with llm.profile_overrides=")
