@@ -43,15 +43,19 @@ main{max-width:none}
 .toolbar{display:flex;flex-wrap:wrap;gap:.6em 1.2em;align-items:center;margin:.6em 0}
 .toolbar label{font-size:.9em;color:#444}
 .toolbar input[type=search]{min-width:16em;padding:.25em .4em}
-table.runs td,table.runs th{white-space:nowrap}
-table.runs td.reason{white-space:normal;min-width:14em;max-width:28em;color:#a33}
+.scroll{overflow-x:auto}
+table.runs{font-size:.85em}
+table.runs td{white-space:nowrap;padding:.25em .45em}
+table.runs th{padding:.25em .45em}
+table.runs td.wrap{white-space:normal;min-width:9em}
+table.runs td.reason{white-space:normal;min-width:10em;max-width:22em;color:#a33}
 table.runs tr.unreadable td{color:#888}
 td.st-failed,td.st-stopped,td.st-unreadable{background:#fdecea;font-weight:bold}
 td.st-finished{color:#2e7d32}
 .cmp{position:sticky;bottom:0;background:#fff;border-top:2px solid #e5e5e5;padding:.6em 0}
 .cmp button{padding:.35em 1em;font-size:1em}
 #compare-help{display:none;margin:.5em 0}
-#compare-help pre{display:inline-block;margin:.3em .6em .3em 0;vertical-align:middle}
+#compare-help pre{display:inline-block;margin:.3em .6em .3em 0;vertical-align:middle;white-space:pre-wrap;word-break:break-all;max-width:100%}
 #compare-error{color:#c62828;font-weight:bold}
 .muted{color:#666;font-size:.9em}
 """
@@ -166,22 +170,22 @@ _HEADERS = (
     "",
     "run",
     "started",
-    "lasted",
     "status",
+    "reason",
     "policy",
     "profile",
-    "arrival",
-    "duration",
+    "arrival / duration",
     "workers",
     "threshold",
     *(label for _, label in FIGURES),
-    "reason",
 )
 
 
-def _cell(text: str, css: str = "") -> str:
+def _cell(text: str, css: str = "", second: str = "") -> str:
+    """A cell; SECOND, when given, is a muted second line (the run's duration under its start)."""
     attr = f' class="{css}"' if css else ""
-    return f"<td{attr}>{escape(text)}</td>"
+    below = f"<br><span class=muted>{escape(second)}</span>" if second else ""
+    return f"<td{attr}>{escape(text)}{below}</td>"
 
 
 def _run_tr(row: IndexRow) -> str:
@@ -211,17 +215,15 @@ def _run_tr(row: IndexRow) -> str:
     cells = [
         f"<td>{pick}</td>",
         f"<td>{name}</td>",
-        _cell(row.started),
-        _cell(row.lasted, "num"),
+        _cell(row.started, "", f"lasted {row.lasted}" if row.lasted else ""),
         _cell(row.status, f"st-{row.status}"),
-        _cell(row.policy),
+        _cell(row.reason, "reason" if row.reason else ""),
+        _cell(row.policy, "wrap"),
         _cell(row.profile),
-        _cell(row.arrival),
-        _cell(row.duration, "num"),
+        _cell(row.arrival, "", f"for {row.duration}" if row.duration else ""),
         _cell(row.workers, "num"),
         _cell(row.threshold, "num"),
         *(_cell(row.figures.get(key, ""), "num") for key, _ in FIGURES),
-        _cell(row.reason, "reason"),
     ]
     return f"<tr {attrs}{css}>{''.join(cells)}</tr>"
 
@@ -258,9 +260,9 @@ def _runs_section(rows: Sequence[IndexRow], root_arg: str, root_option: str, zon
         "<span id=copied class=muted></span></div></div>"
     )
     table = (
-        f'<table id=runs class=runs data-root="{escape(root_arg, quote=True)}" '
+        f'<div class=scroll><table id=runs class=runs data-root="{escape(root_arg, quote=True)}" '
         f'data-root-option="{escape(root_option, quote=True)}">'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
     note = (
         "<p class=note>Newest first. Figures of a run with repeats are the repeats' mean. "

@@ -28,10 +28,10 @@ log = logging.getLogger(__name__)
 
 #: the headline figures of the index, (headline key, column label)
 FIGURES: tuple[tuple[str, str], ...] = (
-    ("e2e_p50_s", "p50"),
-    ("e2e_p99_s", "p99"),
+    ("e2e_p50_s", "e2e p50"),
+    ("e2e_p99_s", "e2e p99"),
     ("goodput_qps", "goodput"),
-    ("amplification", "calls/question"),
+    ("amplification", "calls / question"),
     ("dlq_rate", "dead letters"),
 )
 #: the folder of comparisons under the reports root (never a run)
