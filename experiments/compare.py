@@ -5,7 +5,13 @@ finish or overlapped other runs is flagged at the top, as in its own report.
 Significance: when both runs carry repeats (2+ values each), a bootstrap CI of the difference of
 means is computed and the difference "exceeds its CI" when that interval excludes 0. When only one run
 has repeats, the other's value is checked against that run's CI. Single runs have no CI, and the
-comparison says so instead of guessing.
+comparison says so once instead of guessing. A difference is coloured (better / worse) only when
+it exceeds its CI: an uncoloured cell is a difference that may be noise.
+
+The comparison opens with every compared run's validity warnings
+(:mod:`experiments.report.validity`), and with a warning when the specs differ in their retry
+policy but a run never exercised it. The spec differences compare normalised values (45 and 45.0
+are equal; so are null, [] and a missing key).
 
 Each run's audit verdict (its report folder's audit.json, :mod:`experiments.report.audit_view`)
 is listed beside its status.
@@ -20,18 +26,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.metrics.headline import HEADLINES, Headline, format_value
+from experiments.metrics.headline import BY_KEY, HEADLINES, Headline, format_value
 from experiments.metrics.redact import redact
 from experiments.metrics.repeats import bootstrap_diff_ci
 from experiments.metrics.schema import SCHEMA_VERSION, RunMetrics
 from experiments.metrics.store import read_metrics
 from experiments.report.audit_view import read_audit, verdict_cell
 from experiments.report.document import Document, Image, Paragraph, Section, Table
+from experiments.report.fmt import count
 from experiments.report.html import to_html
 from experiments.report.index import COMPARE_FILE, INDEX_FILE
 from experiments.report.markdown import to_markdown
-from experiments.report.outcome import banners
 from experiments.report.plots import overlay_plots
+from experiments.report.validity import ValidityWarning, untested_difference
+from experiments.report.validity import run_warnings as validity_warnings
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +109,31 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): d}
 
 
+def normalise(value: Any) -> Any:
+    """A spec value in a form where equal settings compare equal: numbers as floats (45 and
+    45.0), empty containers as None (null, [] and {} for "none"), containers element-wise."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, Mapping):
+        items = {str(k): normalise(v) for k, v in value.items()}
+        return {k: v for k, v in items.items() if v is not None} or None
+    if isinstance(value, list | tuple):
+        return [normalise(v) for v in value] or None
+    return value
+
+
 def spec_differences(specs: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-    """Spec fields (dotted paths) whose values differ between runs (name/seed-like fields included)."""
+    """Spec fields (dotted paths) whose normalised values (:func:`normalise`) differ between runs
+    (name/seed-like fields included); the values are listed as each spec has them (None where
+    missing)."""
     flat = [_flatten(redact(dict(s))) for s in specs]
     keys = sorted(set().union(*flat)) if flat else []
     return {
         k: [f.get(k) for f in flat]
         for k in keys
-        if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1
+        if len({json.dumps(normalise(f.get(k)), sort_keys=True) for f in flat}) > 1
     }
 
 
@@ -133,25 +158,43 @@ def _fmt_diff(h: Headline, v: Mapping[str, Any]) -> tuple[str, str]:
     elif unit == "x":
         absolute = f"{d:+.2f}x"
     elif unit == "count":
-        absolute = f"{d:+.0f}"
+        absolute = f"{d:+,.0f}"
     else:
         absolute = f"{d:+.3f}"
     rel = "n/a" if v["rel"] is None else f"{v['rel'] * 100:+.1f}%"
     return absolute, rel
 
 
+def _value(key: str, value: float | None) -> str:
+    """A headline value as the tables show it (counts with thousands separators)."""
+    if value is not None and key in BY_KEY and BY_KEY[key].unit == "count":
+        return count(value)
+    return format_value(key, value)
+
+
 def _verdict_text(v: Mapping[str, Any]) -> str:
     if v.get("exceeds_ci") is None:
-        return v.get("basis", "")
+        return "n/a" if v["abs"] is None else "no CI"
     return ("yes" if v["exceeds_ci"] else "no") + f" ({v['basis']})"
 
 
-def _css(h: Headline, v: Mapping[str, Any]) -> str:
-    if v["abs"] is None or h.better is None or v["abs"] == 0:
+def diff_css(h: Headline, v: Mapping[str, Any]) -> str:
+    """``better`` or ``worse`` for a difference that exceeds its uncertainty (its CI verdict is
+    True); '' for one within it, without an interval (single runs), or without a direction."""
+    if v["abs"] is None or h.better is None or v["abs"] == 0 or v.get("exceeds_ci") is not True:
         return ""
     good = (v["abs"] < 0) == (h.better == "lower")
-    css = "better" if good else "worse"
-    return css + (" sig" if v.get("exceeds_ci") else "")
+    return "better" if good else "worse"
+
+
+def _no_interval(names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The runs compared with the baseline without any interval (both single runs)."""
+    return [
+        n
+        for n in names[1:]
+        if all(r["diffs"][n].get("exceeds_ci") is None for r in rows)
+        and any(r["diffs"][n]["abs"] is not None for r in rows)
+    ]
 
 
 def _sentences(names: list[str], rows: list[dict[str, Any]]) -> list[str]:
@@ -173,24 +216,30 @@ def _sentences(names: list[str], rows: list[dict[str, Any]]) -> list[str]:
             label = (
                 r["label"] if r["label"][:3].isupper() else r["label"][0].lower() + r["label"][1:]
             )
-            parts.append(f"{label} {format_value(key, a)} -> {format_value(key, b)}{rel}")
+            parts.append(f"{label} {_value(key, a)} -> {_value(key, b)}{rel}")
         if parts:
-            note = (
-                ""
-                if any(r["diffs"][other].get("exceeds_ci") is not None for r in rows)
-                else " No confidence intervals: single runs, so differences may be noise."
-            )
-            out.append(f"{other} against {base}: " + "; ".join(parts) + "." + note)
+            out.append(f"{other} against {base}: " + "; ".join(parts) + ".")
     return out
 
 
-def run_warnings(names: Sequence[str], metrics: Sequence[RunMetrics]) -> list[str]:
-    """The run reports' banners, each prefixed with its run's name (``"slow: Partial report: ..."``)."""
-    return [
-        f"{name}: {banner}"
-        for name, m in zip(names, metrics, strict=True)
-        for banner in banners(m.outcome)
+def run_warnings(
+    names: Sequence[str], metrics: Sequence[RunMetrics], differing: Sequence[str] = ()
+) -> list[tuple[str | None, ValidityWarning]]:
+    """Every compared run's validity warnings, as ``(run name, warning)``, then the
+    comparison's own (``(None, warning)``): the specs differ in ``retry.*`` fields
+    (``differing``) but a run never exercised its retry policy."""
+    out: list[tuple[str | None, ValidityWarning]] = [
+        (name, w) for name, m in zip(names, metrics, strict=True) for w in validity_warnings(m)
     ]
+    untested = untested_difference(names, metrics, differing)
+    if untested is not None:
+        out.append((None, untested))
+    return out
+
+
+def warning_line(name: str | None, warning: ValidityWarning) -> str:
+    """``"slow: Partial report: ..."``; a comparison-wide warning without a prefix."""
+    return warning.text if name is None else f"{name}: {warning.text}"
 
 
 def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 0,
@@ -224,7 +273,8 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
             }
         )
     diffs = spec_differences([m.spec for m in metrics])
-    warnings = run_warnings(names, metrics)
+    found = run_warnings(names, metrics, list(diffs))
+    warnings = [warning_line(n, w) for n, w in found]
     audits = [read_audit(d) for d in dirs]
     data = {
         "schema_version": SCHEMA_VERSION,
@@ -237,6 +287,10 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
             n: m.outcome.model_dump(mode="json") for n, m in zip(names, metrics, strict=True)
         },
         "warnings": warnings,
+        "validity": {
+            n: [w.as_dict() for owner, w in found if owner == n] for n in names
+        },
+        "comparison_warnings": [w.as_dict() for owner, w in found if owner is None],
         "audits": {
             n: a.summary.verdict if a.summary is not None else None
             for n, a in zip(names, audits, strict=True)
@@ -257,19 +311,38 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
         cells = [h.label]
         for n in names:
             ci = r["ci"][n]
-            text = format_value(h.key, r["values"][n])
+            text = _value(h.key, r["values"][n])
             if ci:
-                text += f" [{format_value(h.key, ci[0])}, {format_value(h.key, ci[1])}]"
+                text += f" [{_value(h.key, ci[0])}, {_value(h.key, ci[1])}]"
             cells.append(text)
         css = [""] * len(cells)
         for n in names[1:]:
             d = r["diffs"][n]
             absolute, rel = _fmt_diff(h, d)
             cells += [absolute, rel, _verdict_text(d)]
-            css += [_css(h, d), _css(h, d), ""]
+            css += [diff_css(h, d), diff_css(h, d), ""]
         table_rows.append(cells)
         classes.append(css)
     diff_rows = [[k, *[json.dumps(v) for v in vals]] for k, vals in diffs.items()]
+    single = _no_interval(names, rows)
+    notes = [
+        Paragraph(
+            "Values are the mean [95% CI] over repeats where a run has repeats. Green: better, "
+            "red: worse, only where the difference exceeds its uncertainty (the CI of the "
+            "difference excludes 0, or a value lies outside the other run's CI); an uncoloured "
+            "difference may be noise.",
+            "note",
+        )
+    ]
+    if single:
+        notes.append(
+            Paragraph(
+                f"No confidence interval exists for {', '.join(single)} against {names[0]}: "
+                "single runs (no repeats), so none of their differences is coloured and any of "
+                "them may be noise. Repeat the runs (the spec's repeats) to get intervals.",
+                "finding",
+            )
+        )
     doc = Document(
         title=f"Comparison {out.name}",
         subtitle=f"baseline {names[0]}; compared: {', '.join(names[1:])}",
@@ -282,13 +355,7 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
             ),
             Section(
                 "Headline metrics",
-                [
-                    Paragraph(
-                        "Values are the mean [95% CI] over repeats where a run has repeats. Green: better, red: worse; bold: beyond the CI.",
-                        "note",
-                    ),
-                    Table(headers, table_rows, classes=classes),
-                ],
+                [*notes, Table(headers, table_rows, classes=classes)],
             ),
             *extra_sections,
             Section("Overlays", list(plots)),

@@ -16,7 +16,7 @@ from experiments.report.document import Code, Document, Image, Paragraph, Sectio
 from experiments.report.fmt import count, counter, number, plural
 from experiments.report.narrative import findings
 from experiments.report.plots import PART_LABELS
-from experiments.report.tested import tested_section
+from experiments.report.tested import what_was_tested
 from experiments.report.validity import run_warnings
 
 
@@ -474,7 +474,7 @@ def run_document(
         banners=[w.text for w in run_warnings(metrics)],
         lead=lead,
         sections=[
-            tested_section(metrics),
+            what_was_tested(metrics),
             _header(metrics),
             Section(
                 "Findings",

@@ -211,7 +211,7 @@ def _fault(f: Any) -> str:
     return text + f" at {_secs(f.get('at_s', 0))}"
 
 
-def tested_rows(m: RunMetrics) -> list[list[str]]:
+def setting_rows(m: RunMetrics) -> list[list[str]]:
     """Every row of the "What was tested" table, retry policy first."""
     spec = m.spec
     rows = retry_rows(spec) + llm_rows(spec)
@@ -245,7 +245,7 @@ def tested_rows(m: RunMetrics) -> list[list[str]]:
     return rows
 
 
-def tested_section(m: RunMetrics) -> Section:
+def what_was_tested(m: RunMetrics) -> Section:
     return Section(
-        "What was tested", [Table(["setting", "value"], tested_rows(m), align_numbers=False)]
+        "What was tested", [Table(["setting", "value"], setting_rows(m), align_numbers=False)]
     )

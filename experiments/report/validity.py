@@ -115,11 +115,12 @@ def few_samples(m: RunMetrics) -> ValidityWarning | None:
     if not short:
         return None
     needs = ", ".join(f"{_label(k)} needs {count(need)}" for k, need in short)
+    labels = [_label(k) for k, _ in short]
+    named = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
     return ValidityWarning(
         "few_samples",
         f"Too few samples: the end-to-end latency percentiles come from "
-        f"{plural(n, 'steady-state sample')} ({needs}); "
-        f"{', '.join(_label(k) for k, _ in short)} "
+        f"{plural(n, 'steady-state sample')} ({needs}); {named} "
         f"{'is' if len(short) == 1 else 'are'} at or near the slowest sample, not an estimate "
         "of the tail.",
     )

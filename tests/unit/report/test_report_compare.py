@@ -68,7 +68,12 @@ def test_single_runs_say_there_is_no_ci(reports_root: Path, tmp_path: Path) -> N
     assert bases == {"this run's CI only"}
     html2 = compare([reports_root / "single", reports_root / "single"], tmp_path / "same")
     text = html2.read_text()
-    assert "no CI (single runs)" in text
+    data2 = json.loads((html2.parent / "compare.json").read_text())
+    assert {r["diffs"]["single (single)"]["basis"] for r in data2["metrics"]} >= {
+        "no CI (single runs)"
+    }
+    assert text.count("No confidence interval exists for") == 1  # said once
+    assert 'class="num better' not in text and 'class="num worse' not in text  # never coloured
 
 
 def test_compare_needs_two_runs(reports_root: Path, tmp_path: Path) -> None:
