@@ -25,7 +25,9 @@ the relay and the storage service (the Flink job's `scored` and window events ha
 the stack's services take it from the environment of `harness up`. One invocation measures the
 mode the stack runs in (printed; the load process follows it). For both side by side: run with
 --save on.json, then `harness down && HARNESS_EVENTS_ENABLED=false harness up`, run again with
---against on.json. Exits 0 (a benchmark reports, it does not assert).
+--against on.json. With telemetry off the report's producer send comes from the envelope's hop,
+stamped before the produce: the generator's pacing lag without the Kafka acknowledgement.
+Exits 0 (a benchmark reports, it does not assert).
 """
 
 from __future__ import annotations

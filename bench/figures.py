@@ -25,9 +25,11 @@ def ratio(numerator: float | None, denominator: float | None) -> float:
     return numerator / denominator
 
 
-def overhead(e2e_s: float, llm_s: float) -> float:
+def overhead(e2e_s: float | None, llm_s: float | None) -> float:
     """The pipeline's own cost relative to the LLM: (end to end - time in LLM calls) / time in LLM
-    calls. 0.25 means the pipeline adds a quarter of the LLM's time."""
+    calls. 0.25 means the pipeline adds a quarter of the LLM's time; nan when either is missing."""
+    if e2e_s is None or llm_s is None:
+        return math.nan
     return ratio(e2e_s - llm_s, llm_s)
 
 

@@ -63,7 +63,7 @@ def floor_table(runs: dict[float, stack_runs.Measured], pings: kafka_ping.Pings)
 def overhead_table(run: stack_runs.Measured) -> str:
     e2e, llm = run.latency("e2e"), run.latency("llm_per_question")
     per_question = figures.overhead_percentiles(run.answered_pairs())
-    of_percentiles = {q: figures.overhead(e2e.get(k, 0.0), llm.get(k, 0.0))
+    of_percentiles = {q: figures.overhead(e2e.get(k), llm.get(k))
                       for q, k in ((0.5, "p50"), (0.99, "p99"))}
     rows: list[list[object]] = [
         ["end to end (ms)", ms(e2e, "p50"), ms(e2e, "p99"), ""],
@@ -71,7 +71,7 @@ def overhead_table(run: stack_runs.Measured) -> str:
         ["pipeline's share (ms)", _diff(ms(e2e, "p50"), ms(llm, "p50")),
          _diff(ms(e2e, "p99"), ms(llm, "p99")), ""],
         ["overhead per question", figures.fmt(per_question[0.5], 3),
-         figures.fmt(per_question[0.99], 3), f"goal <= {GOAL_P50:g} / {GOAL_P99:g}"],
+         figures.fmt(per_question[0.99], 3), f"goal: p50 <= {GOAL_P50:g}, p99 <= {GOAL_P99:.1f}"],
         ["overhead of the percentiles", figures.fmt(of_percentiles[0.5], 3),
          figures.fmt(of_percentiles[0.99], 3), ""],
     ]

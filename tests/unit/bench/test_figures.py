@@ -27,6 +27,7 @@ def test_overhead_is_the_pipelines_share_relative_to_the_llm() -> None:
     # the figures: e2e p50 478 ms, LLM attempt p50 228 ms
     assert figures.overhead(0.478, 0.228) == pytest.approx(250 / 228)
     assert figures.overhead(0.25, 0.2) == pytest.approx(0.25)
+    assert math.isnan(figures.overhead(None, 0.2)) and math.isnan(figures.overhead(0.3, None))
 
 
 def test_overhead_percentiles_are_per_question_and_skip_questions_without_llm_time() -> None:
