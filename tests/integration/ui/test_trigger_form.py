@@ -98,15 +98,18 @@ def check_field(dialog: Locator, param: dict[str, Any]) -> Locator:
     open_section(dialog, schema.get("section"))
     field = form_field(dialog, schema["title"])
     default = param["value"]
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types  # [T, "null"]: may stay empty
     if "enum" in schema:  # a select: the chosen option is shown as text
         expect(field.get_by_text(str(default), exact=True)).to_be_visible()
-    elif schema.get("type") in ("number", "integer"):
+    elif {"number", "integer"} & set(types):
         box = field.get_by_role("spinbutton")
         expect(box).to_be_editable()
         assert float(box.input_value()) == pytest.approx(float(default)), schema["title"]
     else:
         expect(field.get_by_role("textbox")).to_have_value(str(default))
-    expect(field).to_contain_text(param["description"][:40])
+    help_text = param["description"] or schema["description_md"].splitlines()[0]
+    expect(field).to_contain_text(help_text[:40])
     return field
 
 
@@ -171,3 +174,44 @@ def test_trigger_experiment_from_the_form(endpoints: Endpoints, airflow: Airflow
     assert conf["llm_profile"] == params["llm_profile"]["value"]
     assert stop_run(airflow, run_id) == "failed"
     assert airflow.get_run(DAG_ID, run_id).state == "failed"
+
+
+def test_the_form_enforces_bounds_and_lists_choices(endpoints: Endpoints, airflow: AirflowClient,
+                                                   page: Page, screenshots: Screenshots) -> None:
+    """What the browser itself enforces: a rate typed below the model's bound is clamped when
+    the field loses focus; Retry on is a multi-select of the error classes; the fault profiles
+    are one line each; a field of another arrival kind is not required. Nothing is triggered."""
+    airflow.wait_for_dag(DAG_ID)
+    params = deployed_params(airflow)
+    assert "exclusiveMinimum" not in params["arrival_rate"]["schema"]
+    assert params["arrival_rate"]["schema"]["minimum"] == 0
+    log_in(page, endpoints.airflow_url, endpoints.airflow_user, endpoints.airflow_password)
+    submit_login(page)
+    open_dag(page, DAG_ID)
+    dialog = open_trigger_form(page, DAG_ID)
+
+    open_section(dialog, params["arrival_rate"]["schema"]["section"])
+    rate = form_field(dialog, params["arrival_rate"]["schema"]["title"]).get_by_role("spinbutton")
+    rate.fill("-3")
+    rate.press("Tab")  # the number input clamps to the Param's minimum on blur
+    expect(rate).to_have_value("0")
+    screenshots.take(page, "form-rate-clamped")
+
+    cv = form_field(dialog, params["arrival_cv"]["schema"]["title"])
+    expect(cv).to_contain_text("Only for arrival kind gamma")
+    assert "null" in params["arrival_cv"]["schema"]["type"]
+
+    open_section(dialog, params["llm_profile"]["schema"]["section"])
+    profile = form_field(dialog, params["llm_profile"]["schema"]["title"])
+    for line in params["llm_profile"]["schema"]["description_md"].splitlines():
+        if line.startswith("- **"):
+            name = line.split("**")[1]
+            expect(profile.get_by_role("listitem").filter(has_text=name).first).to_be_visible()
+
+    open_section(dialog, params["retry_retry_on"]["schema"]["section"])
+    retry_on = form_field(dialog, params["retry_retry_on"]["schema"]["title"])
+    retry_on.get_by_role("combobox").click()
+    for label in params["retry_retry_on"]["schema"]["values_display"].values():
+        expect(page.get_by_role("option", name=label)).to_be_visible()
+    screenshots.take(page, "form-retry-on")
+    page.keyboard.press("Escape")
