@@ -39,10 +39,12 @@ class Row:
 
 
 def rows() -> list[Row]:
-    """Every stack process with a readable smaps_rollup, largest PSS first."""
+    """Every live stack process with a readable smaps_rollup, largest PSS first."""
     found = stack_sample.find()
     out = []
     for pid, service in found.owners.items():
+        if (stat := found.stats.get(pid)) is not None and stat.state == "Z":
+            continue  # a zombie holds no memory
         memory = procstat.read_rollup(pid)
         if memory is not None:
             out.append(Row(service, pid, memory[0], memory[1], procstat.read_cmdline(pid)))
