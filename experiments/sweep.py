@@ -50,12 +50,19 @@ def expand_grid(base: str, grid: Mapping[str, Sequence[Any]], overrides: Mapping
 
 
 def compare_cells(report_dirs: list[str], name: str) -> str:
+    """Compare the cells' reports in reports/compare/NAME: the comparison page with the sweep's
+    charts (each headline metric against a swept field, :mod:`experiments.report.sweep_plots`)."""
     from experiments.compare import compare
+    from experiments.metrics.store import read_metrics
     from experiments.report import build_index
+    from experiments.report.sweep_plots import sweep_section
 
     root = ReportSettings().reports_root
     out = root / "compare" / name
-    compare([Path(d) for d in report_dirs], out)
+    out.mkdir(parents=True, exist_ok=True)
+    dirs = [Path(d) for d in report_dirs]
+    charts = sweep_section([read_metrics(d) for d in dirs], out)
+    compare(dirs, out, extra_sections=[charts] if charts is not None else [])
     build_index(root)
     return str(out)
 
