@@ -222,6 +222,37 @@ def _sentences(names: list[str], rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def headline_table(
+    names: Sequence[str], rows: Sequence[Mapping[str, Any]], single: Sequence[str]
+) -> Table:
+    """Every headline side by side with each run's difference from the baseline; the
+    "exceeds CI?" column only for runs compared with an interval (not for ``single``)."""
+    headers = ["metric", *names]
+    for n in names[1:]:
+        headers += [f"{n} - {names[0]}", "relative"] + ([] if n in single else ["exceeds CI?"])
+    table_rows, classes = [], []
+    for h, r in zip(HEADLINES, rows, strict=True):
+        cells = [h.label]
+        for n in names:
+            ci = r["ci"][n]
+            text = _value(h.key, r["values"][n])
+            if ci:
+                text += f" [{_value(h.key, ci[0])}, {_value(h.key, ci[1])}]"
+            cells.append(text)
+        css = [""] * len(cells)
+        for n in names[1:]:
+            d = r["diffs"][n]
+            absolute, rel = _fmt_diff(h, d)
+            cells += [absolute, rel]
+            css += [diff_css(h, d), diff_css(h, d)]
+            if n not in single:
+                cells.append(_verdict_text(d))
+                css.append("")
+        table_rows.append(cells)
+        classes.append(css)
+    return Table(headers, table_rows, classes=classes)
+
+
 def run_warnings(
     names: Sequence[str], metrics: Sequence[RunMetrics], differing: Sequence[str] = ()
 ) -> list[tuple[str | None, ValidityWarning]]:
@@ -303,28 +334,9 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
     pairs = list(zip(names, metrics, strict=True))
     files = overlay_plots(pairs, out)
     plots = [Image(files[name], caption) for name, caption in OVERLAY_CAPTIONS.items()]
-    headers = ["metric", *names]
-    for n in names[1:]:
-        headers += [f"{n} - {names[0]}", "relative", "exceeds CI?"]
-    table_rows, classes = [], []
-    for h, r in zip(HEADLINES, rows, strict=True):
-        cells = [h.label]
-        for n in names:
-            ci = r["ci"][n]
-            text = _value(h.key, r["values"][n])
-            if ci:
-                text += f" [{_value(h.key, ci[0])}, {_value(h.key, ci[1])}]"
-            cells.append(text)
-        css = [""] * len(cells)
-        for n in names[1:]:
-            d = r["diffs"][n]
-            absolute, rel = _fmt_diff(h, d)
-            cells += [absolute, rel, _verdict_text(d)]
-            css += [diff_css(h, d), diff_css(h, d), ""]
-        table_rows.append(cells)
-        classes.append(css)
     diff_rows = [[k, *[json.dumps(v) for v in vals]] for k, vals in diffs.items()]
     single = _no_interval(names, rows)
+    table = headline_table(names, rows, single)
     notes = [
         Paragraph(
             "Values are the mean [95% CI] over repeats where a run has repeats. Green: better, "
@@ -355,7 +367,7 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
             ),
             Section(
                 "Headline metrics",
-                [*notes, Table(headers, table_rows, classes=classes)],
+                [*notes, table],
             ),
             *extra_sections,
             Section("Overlays", list(plots)),
