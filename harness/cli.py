@@ -33,6 +33,11 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     )),
 )
 OTHER_GROUP = "other commands"
+#: the services group's commands
+SERVICES: tuple[str, ...] = GROUPS[-1][1]
+SERVICE_EPILOG = ("A service: `harness up` starts it under supervisord, which restarts it if it "
+                  "dies; `harness status` lists it and `harness logs SERVICE` shows its log. "
+                  "Run it by hand only to debug.")
 
 DESCRIPTION = (
     "Experiment harness for asynchronous LLM pipelines (Kafka, Flink, PostgreSQL, Airflow).\n\n"
@@ -94,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
+    # prog: each command's usage reads `harness COMMAND ...`, not the root's usage line
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS,
+                                prog="harness")
     sub.required = True
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         try:
@@ -107,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
         if register is not None:  # helper modules of the package register nothing
             register(sub)
     _describe_from_help(parser)
+    for name in SERVICES:
+        if name in sub.choices and sub.choices[name].epilog is None:
+            sub.choices[name].epilog = SERVICE_EPILOG
     return parser
 
 

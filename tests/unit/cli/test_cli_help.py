@@ -68,3 +68,11 @@ def test_the_grouped_list_names_every_registered_command():
     listed = [name for _, members in cli.grouped_commands(list(cli.command_helps(parser)))
               for name in members]
     assert sorted(listed) == sorted(cli.command_helps(parser))
+
+
+def test_a_command_s_usage_names_it_after_harness_and_services_say_what_they_are():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert sub.choices["trigger"].format_usage().startswith("usage: harness trigger ")
+    for service in cli.SERVICES:
+        assert "`harness up` starts it" in sub.choices[service].format_help()
