@@ -10,7 +10,8 @@ metrics.json and audit.json, and the last :class:`~experiments.progress.Progress
 - 2: the run finished but missed its SLO.
 
 The SLO is the spec's ``slo`` section, judged by ``experiments.slo.evaluate(slo, metrics)``
-(a verdict with ``passed`` and ``lines``); while that module is absent there is no SLO verdict.
+(a verdict with ``passed`` and ``lines``) when at least one threshold is set; were that module
+absent (an older tree), there would be no SLO verdict, only a warning.
 """
 
 from __future__ import annotations
@@ -98,11 +99,11 @@ def _slo_evaluator() -> SloEvaluator | None:
 
 
 def evaluate_slo(metrics: RunMetrics, evaluate: SloEvaluator | None = None) -> SloResult | None:
-    """The verdict on the spec's ``slo`` section (None: no section, or no evaluator).
+    """The verdict on the spec's ``slo`` section (None: no threshold set, or no evaluator).
     EVALUATE defaults to ``experiments.slo.evaluate``."""
     slo_spec = metrics.spec.get("slo")
-    if not slo_spec:
-        return None
+    if not isinstance(slo_spec, Mapping) or all(v is None for v in slo_spec.values()):
+        return None  # no section, or one with no threshold set (the spec model's default)
     evaluate = evaluate or _slo_evaluator()
     if evaluate is None:
         log.warning("the spec has an slo section but experiments.slo is not available: not judged")

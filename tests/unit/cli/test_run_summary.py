@@ -83,8 +83,10 @@ def test_the_slo_verdict_sets_the_exit_code(tmp_path: Path):
     assert "SLO          FAIL" in text and "p99 1.2 s <= 0.001 s: fail" in text
 
 
-def test_without_an_slo_section_or_evaluator_there_is_no_slo_verdict(tmp_path: Path):
+def test_without_an_slo_threshold_there_is_no_slo_verdict(tmp_path: Path):
     metrics = compute(make_run(1))
+    assert evaluate_slo(metrics, evaluate=lambda *_: Verdict(False)) is None
+    metrics.spec["slo"] = {"e2e_p99_s_max": None, "dlq_rate_max": None}  # the model's default
     assert evaluate_slo(metrics, evaluate=lambda *_: Verdict(False)) is None
     metrics.spec["slo"] = {"e2e_p99_s_max": 5}
     assert evaluate_slo(metrics, evaluate=lambda *_: Verdict(True, ["ok"])) == SloResult(True,
@@ -132,3 +134,12 @@ def test_a_failed_run_shows_its_reason_and_the_audit_findings():
     assert "  reason       drain timed out after 600 s" in text
     assert "  audit        DIRTY; 2 lost (sample: q1, q2)" in text
     assert text.endswith("  result       FAILED (exit 1)")
+
+
+def test_the_spec_s_slo_judged_by_experiments_slo(tmp_path: Path):
+    pytest.importorskip("experiments.slo")
+    folder = _report(tmp_path, slo={"e2e_p99_s_max": 1000.0, "e2e_p50_s_max": 1e-6})
+    summary = summarize("demo-1", "finished", None, folder)
+    assert summary.slo is not None and not summary.slo.passed
+    assert [line.endswith(": fail") for line in summary.slo.lines].count(True) == 1
+    assert summary.exit_code == EXIT_SLO_FAILED
