@@ -203,6 +203,7 @@ def generate(handle: RunHandle, spec: Mapping[str, Any],
     faults = parse_faults(spec.get("faults"))
     quota_db = _db()
     fault_runners: list[FaultRunner] = []
+    handle.fault_runners = fault_runners  # on the handle at once: the loader closes them if this fails
     try:
         for index, experiment_id in enumerate(handle.experiment_ids):
             store.mark_started(experiment_id)
@@ -235,7 +236,6 @@ def generate(handle: RunHandle, spec: Mapping[str, Any],
     finally:
         quota_db.close()
         store.db.close()
-    handle.fault_runners = fault_runners
     return handle
 
 
