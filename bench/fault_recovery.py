@@ -62,12 +62,24 @@ def run(name: str, faults: list[dict[str, Any]], rate: float, duration_s: float)
           f"{totals.get('duplicated', '?')}, in flight {totals.get('in_flight', '?')}")
     metrics = json.loads((report / "metrics.json").read_text())
     for fault in metrics.get("faults") or []:
-        recovery = fault.get("recovery_s")
-        print(f"  {fault.get('action', '?'):<8} {fault.get('target', '?'):<18} at "
-              f"{fault.get('at_s', 0):>5.0f} s  recovery "
-              f"{'never' if recovery is None else f'{recovery:.1f} s':>8}  delayed "
-              f"{fault.get('delayed', '?'):>5}  extra LLM calls {fault.get('extra_llm_calls', '?')}")
+        print("  " + fault_line(fault))
     print(f"  report: {report}/index.html")
+
+
+def _cell(value: object, fmt: str) -> str:
+    """A figure, or '-' when the run could not measure it (e.g. no fault-free baseline)."""
+    return "-" if value is None else format(value, fmt)
+
+
+def fault_line(fault: dict[str, Any]) -> str:
+    """One fault's row: what, when it really started (a slow fault delays the next one), and what
+    it cost. Recovery counts from the fault's start (kill, restart) or end (pause, outage)."""
+    recovery = fault.get("recovery_s")
+    recovered = "never" if recovery is None else f"{recovery:.1f} s"
+    return (f"{fault.get('action') or '?':<8} {fault.get('target') or '?':<18} at "
+            f"{_cell(fault.get('start_s'), '>5.0f')} s  recovery {recovered:>8}  delayed "
+            f"{_cell(fault.get('delayed'), '>5')}  extra LLM calls {_cell(fault.get('extra_llm_calls'), '')}"
+            + (f"  ({fault['recovery_note']})" if fault.get("recovery_note") else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,19 +87,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["all", "each"], default="all")
     parser.add_argument("--rate", type=float, default=4.0)
     parser.add_argument("--duration", type=float, default=None,
-                        help="load seconds (default: 60 per fault in `all`, 40 in `each`)")
-    parser.add_argument("--spacing", type=float, default=60.0,
-                        help="`all`: seconds between two faults")
+                        help="load seconds (default: first-at + spacing per fault in `all`, first-at + 60 in `each`)")
+    parser.add_argument("--spacing", type=float, default=90.0,
+                        help="`all`: seconds between two faults (each needs time to recover)")
+    parser.add_argument("--first-at", type=float, default=60.0,
+                        help="seconds of fault-free load first: the baseline that delays and extra "
+                             "LLM calls are measured against")
     args = parser.parse_args(argv)
     if args.mode == "all":
-        faults = [{"at_s": 10 + i * args.spacing, **fault} for i, (_, fault) in enumerate(SCENARIOS)]
-        duration = args.duration or 10 + len(SCENARIOS) * args.spacing
+        faults = [{"at_s": args.first_at + i * args.spacing, **fault}
+                  for i, (_, fault) in enumerate(SCENARIOS)]
+        duration = args.duration or args.first_at + len(SCENARIOS) * args.spacing
         run("faults-all", faults, args.rate, duration)
     else:
         for title, fault in SCENARIOS:
             print(f"\n== {title}")
             slug = title.lower().replace(" ", "-")
-            run(f"fault-{slug}", [{"at_s": 10, **fault}], args.rate, args.duration or 40)
+            run(f"fault-{slug}", [{"at_s": args.first_at, **fault}], args.rate,
+                args.duration or args.first_at + 60)
     return 0
 
 
