@@ -69,7 +69,7 @@ def _attempts(r: Mapping[str, Any]) -> str | None:
     if "max_attempts" in r:
         parts.append(f"at most {_g(r['max_attempts'])} in total (the first included)")
     if r.get("max_elapsed_s"):
-        parts.append(f"none after {_secs(r['max_elapsed_s'])} since the first")
+        parts.append(f"gives up {_secs(r['max_elapsed_s'])} after the first")
     if "max_deferrals" in r:
         parts.append(f"{plural(int(r['max_deferrals']), 'deferral')} to retry tiers per round")
     return "; ".join(parts) or None
