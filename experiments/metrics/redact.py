@@ -6,11 +6,12 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-_SECRET_KEY = re.compile(r"key|password|passwd|secret|token|credential", re.IGNORECASE)
+# "token$": auth_token, bearerToken; not the counts max_tokens, tokens_per_min, per_token_s
+_SECRET_KEY = re.compile(r"key|password|passwd|secret|token$|credential", re.IGNORECASE)
 
 
 def is_secret_key(name: str) -> bool:
-    """True for keys named like *key*, *password*, *secret*, *token* (any case)."""
+    """True for keys named like *key*, *password*, *secret*, *token (any case)."""
     return bool(_SECRET_KEY.search(name))
 
 

@@ -47,3 +47,7 @@ def test_redact_drops_secret_keys_recursively_and_url_credentials() -> None:
         "rate": 3,
     }
     assert spec["llm"]["api_key"] == "sk-1"  # the input is not modified
+    counts = {"max_tokens": 128, "profile_overrides": {"rate_limits": {"tokens_per_min": 40_000},
+                                                       "latency": {"per_token_s": 0.01}}}
+    assert redact(counts) == counts  # token counts are not secrets
+    assert redact({"bearerToken": "t", "token": "t"}) == {}
