@@ -75,18 +75,20 @@ class DurationLogLocator(LogLocator):
         return super().tick_values(vmin, vmax)
 
 
-def duration_axis(ax: Axes, axis: Axis = "y", *, log: bool = False) -> None:
+def duration_axis(
+    ax: Axes, axis: Axis = "y", *, log: bool = False, max_decades: float | None = None
+) -> None:
     """Format ``axis`` of ``ax`` as a duration in seconds: labelled ticks like ``200 ms``, ``1 s``.
 
     On a log axis the labelled ticks are 1, 2 and 5 per decade (fewer when the data span many
     decades, :class:`DurationLogLocator`) and the minor ticks are unlabelled, so no ``6x10^-1``
-    appears.
+    appears. ``max_decades`` (default 2) is the widest span ticked 1-2-5: less for a narrow axis.
     """
     target = ax.yaxis if axis == "y" else ax.xaxis
     if log:
         (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
-        # a horizontal axis has room for fewer labels than a vertical one
-        target.set_major_locator(DurationLogLocator(1.2 if axis == "x" else 2.5))
+        # a wide horizontal axis has about as much room for labels as a vertical one
+        target.set_major_locator(DurationLogLocator(max_decades or 2.0))
         target.set_minor_locator(LogLocator(base=10.0, subs=tuple(range(1, 10))))
         target.set_minor_formatter(NullFormatter())
     target.set_major_formatter(DurationFormatter())

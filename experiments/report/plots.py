@@ -367,7 +367,7 @@ def waterfall(metrics: Metrics) -> Figure:
         no_data(ax)
         no_data(ax2)
     duration_axis(ax, "x")
-    duration_axis(ax2, "x", log=drawn)
+    duration_axis(ax2, "x", log=drawn, max_decades=1.0)  # a half-width axis
     ax.grid(True, axis="x", alpha=0.3)
     ax2.grid(True, axis="x", which="major", alpha=0.3)
     ax2.grid(True, axis="x", which="minor", alpha=0.1)
