@@ -89,6 +89,12 @@ def find_base(
         if path.is_file():
             return _from_file(path)
     found = _from_report(reports_root / name / "metrics.json")
+    if found is not None:
+        missing = sorted(set(spec_module.flatten(spec_module.defaults())) - {"base"}
+                         - set(spec_module.flatten(found)))
+        if missing:  # an older report, or keys its redaction dropped
+            log.warning("base %r: its metrics.json spec lacks %s; they take their defaults",
+                        name, ", ".join(missing))
     if found is None and lookup_run is not None:
         row = lookup_run(name)
         found = dict(row) if row else None

@@ -689,6 +689,10 @@ def apply_overrides(spec: Mapping[str, Any], assignments: list[str]) -> dict[str
         if not sep:
             raise SpecError(key or "$", "an override is key=value")
         value = yaml.safe_load(raw) if raw != "" else ""
+        if key == "base":
+            raise SpecError("base", "name the base in the spec file (its fields are laid over "
+                            "the base's); --set cannot start a loaded spec from another",
+                            title="Start from")
         section, dot, field = key.partition(".")
         if not dot:
             section, field = _split_flat(key)

@@ -155,3 +155,18 @@ def test_a_resolved_spec_passes_through_the_form_unchanged(tmp_path: Path, finde
     path.write_text("base: backoff-1s\nretry: {base_s: 0.1}\n")
     full = spec.load(path, find_base=finder)
     assert params.spec_from_conf(spec.flatten(full), find_base=finder) == full
+
+
+def test_set_cannot_change_the_base() -> None:
+    with pytest.raises(spec.SpecError) as info:
+        spec.apply_overrides(spec.defaults(), ["base=backoff-1s"])
+    assert info.value.field == "base" and str(info.value).startswith("Start from (base): ")
+
+
+def test_a_report_without_some_fields_gives_their_defaults(tmp_path: Path, earlier, caplog) -> None:
+    stored = {k: v for k, v in earlier.items() if k != "llm"}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "metrics.json").write_text(json.dumps({"spec": stored}))
+    found = bases.find_base("old", reports_root=tmp_path, specs_dir=tmp_path, lookup_run=None)
+    assert spec.validate(found)["llm"] == spec.defaults()["llm"]
+    assert "llm_max_tokens" in caplog.text
