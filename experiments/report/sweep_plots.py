@@ -76,10 +76,23 @@ def swept_fields(specs: Sequence[Mapping[str, Any]]) -> list[str]:
             continue
         for tag in tags:
             field, sep, text = tag.partition("=")
-            value = spec_value(spec, field)
-            if sep and value is not None and str(value) == text and field not in fields:
+            if sep and _tagged(spec_value(spec, field), text) and field not in fields:
                 fields.append(field)
     return fields
+
+
+def _tagged(value: Any, text: str) -> bool:
+    """Whether a spec value is the one a tag names (``2`` names a rate validated to ``2.0``)."""
+    if value is None:
+        return False
+    if str(value) == text:
+        return True
+    if _numeric([value]):
+        try:
+            return float(text) == float(value)
+        except ValueError:
+            return False
+    return False
 
 
 def sweep_cells(runs: Sequence[RunMetrics], fields: Sequence[str]) -> list[SweepCell]:

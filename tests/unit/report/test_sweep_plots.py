@@ -66,6 +66,20 @@ def test_swept_fields_come_from_the_cells_tags(grid: list[RunMetrics]) -> None:
     assert swept_fields(wrong_value) == []
 
 
+def test_a_tag_names_a_number_however_the_spec_spells_it(grid: list[RunMetrics]) -> None:
+    spec = {**grid[0].spec, "tags": ["sweep:x", "arrival.rate=2.0", "retry.base_s=0.10"]}
+    spec["arrival"] = {**spec["arrival"], "rate": 2}
+    assert swept_fields([spec]) == ["arrival.rate", "retry.base_s"]
+
+
+def test_a_field_of_names_is_a_categorical_axis(single: list[RunMetrics]) -> None:
+    profiles = ("healthy", "flaky", "slow")
+    cells = [SweepCell({"llm.profile": p}, m) for p, m in zip(profiles, single, strict=True)]
+    ax = sweep_figure(cells, "error_rate", "llm.profile", []).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(profiles)
+    assert ax.get_xscale() == "linear" and ax.get_xlim() == (-0.5, 2.5)
+
+
 def test_the_field_with_most_values_goes_on_x(grid: list[RunMetrics]) -> None:
     cells = sweep_cells(grid, ["arrival.rate", "retry.base_s"])
     assert choose_x(cells, ["arrival.rate", "retry.base_s"]) == ("retry.base_s", ["arrival.rate"])
