@@ -75,6 +75,9 @@ def test_sweep_runs_every_cell_as_an_experiment_run_and_a_failed_cell_loses_noth
     html = (comparison / "index.html").read_text()
     assert "itsweep.1" in html and "itsweep.2" in html and "itsweep.3" not in html
     assert len(list(comparison.glob("*.png"))) >= 2
+    # the sweep's charts: each headline against llm.profile (a categorical axis), on the page
+    assert "Sweep charts" in html and "against llm.profile" in html
+    assert len(list(comparison.glob("sweep_*.png"))) == 5
     labels = xcom_value(airflow, "sweep", run_id, "labels")
     assert [label.split("-")[0] for label in labels] == ["itsweep.1", "itsweep.2", "itsweep.3"]
     states = {label: airflow.get_run("experiment", label).state for label in labels}
