@@ -674,8 +674,11 @@ def merge_base(base: Mapping[str, Any], overrides: Mapping[str, Any], *,
 
 def describe_changes(label: str, changes: Mapping[str, Any], *, shown: int = 6) -> str:
     """``demo with retry.base_s=0.2, seed=7`` (the first SHOWN changes, then "and N more")."""
-    parts = [f"{key}={json.dumps(value) if not isinstance(value, str) else value}"
-             for key, value in list(changes.items())[:shown]]
+    def text(value: Any) -> str:
+        out = value if isinstance(value, str) else json.dumps(value)
+        return out if len(out) <= 40 else out[:37] + "..."
+
+    parts = [f"{key}={text(value)}" for key, value in list(changes.items())[:shown]]
     more = len(changes) - shown
     return f"{label} with {', '.join(parts)}" + (f" and {more} more" if more > 0 else "")
 

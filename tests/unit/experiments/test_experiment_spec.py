@@ -219,4 +219,5 @@ def test_profile_overrides_through_the_form():
     conf = {name: param.resolve() for name, param in params.build_params().items()}
     full = params.spec_from_conf({**conf, "llm_profile_overrides": _PROVIDER})
     assert full["llm"]["profile_overrides"] == _PROVIDER
-    assert full["description"].startswith("demo with llm.profile_overrides=")
+    assert full["description"].startswith('demo with llm.profile_overrides={"rate_limits"')
+    assert full["description"].endswith("...") and len(full["description"]) < 80
