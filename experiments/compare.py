@@ -26,14 +26,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.metrics.headline import BY_KEY, HEADLINES, Headline, format_value
+from experiments.metrics.headline import HEADLINES, Headline, format_value
 from experiments.metrics.redact import redact
 from experiments.metrics.repeats import bootstrap_diff_ci
 from experiments.metrics.schema import SCHEMA_VERSION, RunMetrics
 from experiments.metrics.store import read_metrics
 from experiments.report.audit_view import read_audit, verdict_cell
 from experiments.report.document import Document, Image, Paragraph, Section, Table
-from experiments.report.fmt import count
+from experiments.report.fmt import headline_value
 from experiments.report.html import to_html
 from experiments.report.index import COMPARE_FILE, INDEX_FILE
 from experiments.report.markdown import to_markdown
@@ -166,10 +166,7 @@ def _fmt_diff(h: Headline, v: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _value(key: str, value: float | None) -> str:
-    """A headline value as the tables show it (counts with thousands separators)."""
-    if value is not None and key in BY_KEY and BY_KEY[key].unit == "count":
-        return count(value)
-    return format_value(key, value)
+    return headline_value(key, value)
 
 
 def _verdict_text(v: Mapping[str, Any]) -> str:

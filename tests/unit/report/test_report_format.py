@@ -12,7 +12,7 @@ from experiments.compare import diff_css, normalise, spec_differences
 from experiments.metrics.compute import compute
 from experiments.metrics.headline import BY_KEY
 from experiments.metrics.synthetic import SyntheticProfile, make_run
-from experiments.report.fmt import count, counter, number, plural, was
+from experiments.report.fmt import count, counter, headline_value, number, plural, was
 from experiments.report.tested import arrival_text, llm_rows, retry_rows, setting_rows
 
 pytestmark = pytest.mark.unit
@@ -50,6 +50,8 @@ def test_counts_and_numbers() -> None:
     assert number(1234.5, 1) == "1,234.5"
     assert counter(15580.0) == "15,580"
     assert counter(2.5) == "2.50"
+    assert headline_value("in_flight", 15580.0) == "15,580"  # a count headline
+    assert headline_value("amplification", 1.5) == "1.50x"  # other units as format_value
 
 
 def test_plurals() -> None:
