@@ -1,13 +1,14 @@
 """The experiment spec: one pydantic model for the YAML files in experiments/specs/, the Airflow
 trigger form (its JSON schema, see experiments.params), and `harness trigger --set`.
 
-A spec has a few top-level fields and six sections, each a flat model so that every field is one
-field of the trigger form:
+A spec has a few top-level fields and seven sections, each a flat model so that every field is
+one field of the trigger form:
 
-    name, description, tags, seed, repeats, warmup_s, drain_timeout_s, slo_s
+    name, base, description, tags, seed, repeats, warmup_s, drain_timeout_s, slo_s, faults
     dataset:  source, path, size, offset, repeat_share
     arrival:  kind, rate, duration_s, cv, on_s, off_s, rate_from, rate_to, ramp_s, steps, trace_path
-    llm:      backend, base_url, model, profile, max_tokens, timeout_s, stop_after_quota_errors
+    llm:      backend, base_url, model, profile, profile_overrides, max_tokens, timeout_s,
+              stop_after_quota_errors
     retry:    the retry policy (pipeline.retry.spec: kind, jitter, base_s, multiplier, cap_s, ...)
               plus max_deferrals
     scoring:  threshold, max_rounds, scorer
@@ -24,7 +25,8 @@ is :class:`pipeline.retry.spec.RetryPolicySpec` plus one field, and the arrival 
 types (bounds included) from :mod:`pipeline.arrivals`, whose process for the chosen kind also
 checks the section. So the form, the YAML files and the run accept the same values.
 
-The form flattens sections as ``<section>_<field>`` (``retry_base_s``); :func:`flatten` and
+The form flattens sections as ``<section>_<field>`` (``retry_base_s``; a top-level field such as
+``slo_s`` stays itself although ``slo`` is a section); :func:`flatten` and
 :func:`unflatten` convert, and :func:`validate` checks either shape against the one model,
 raising :class:`SpecError` that names the field by title and path
 (``Rate (questions/s) (arrival.rate): must be > 0, got 0``).
@@ -64,6 +66,7 @@ __all__ = [
     "SECTIONS",
     "SPECS_DIR",
     "ExperimentSpec",
+    "SloSection",
     "SpecError",
     "apply_overrides",
     "arrival_spec",
