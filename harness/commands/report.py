@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +35,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:120] or "comparison"
-
-
 def _compare(args: argparse.Namespace) -> int:
     from experiments.compare import compare
     from experiments.metrics.store import MetricsSchemaError
     from experiments.report import build_index
+    from experiments.report.serve import comparison_name
     from experiments.report.settings import ReportSettings
 
     root = _root(args)
-    name = _slug(args.name or "-vs-".join(Path(d).name for d in args.run_dirs))
+    name = comparison_name([args.name] if args.name else [Path(d).name for d in args.run_dirs])
     try:
         html = compare(args.run_dirs, root / "compare" / name, seed=ReportSettings().bootstrap_seed)
     except (MetricsSchemaError, ValueError) as exc:
