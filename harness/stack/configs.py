@@ -87,9 +87,13 @@ def flink_conf(settings: StackSettings, layout: Layout) -> Path:
     """Our FLINK_CONF_DIR and FLINK_LIB_DIR: the wheel's conf and lib plus our settings and jars.
 
     lib/ holds links to the wheel's jars, its opt/flink-python jar and the Kafka connector, so every
-    job on the cluster can use the connector. The Python workers run the Flink environment's
-    interpreter, never whatever `python` is on PATH.
+    job on the cluster can use the connector. The flink-python jar is bootstrap's patched copy
+    when it exists (harness/stack/beam_loopback.py: Beam's gRPC servers bind loopback), the wheel's
+    own otherwise (with a warning). The Python workers run the Flink environment's interpreter,
+    never whatever `python` is on PATH.
     """
+    from harness.stack import beam_loopback
+
     pyflink = layout.pyflink_dir()
     conf, lib = layout.flink_conf, layout.flink_lib
     conf.mkdir(parents=True, exist_ok=True)
@@ -99,15 +103,18 @@ def flink_conf(settings: StackSettings, layout: Layout) -> Path:
     if lib.exists():
         shutil.rmtree(lib)
     lib.mkdir(parents=True)
-    jars = [*sorted((pyflink / "lib").glob("*.jar")), *sorted((pyflink / "opt").glob("flink-python*.jar")),
+    python_jars = [beam_loopback.lib_jar(jar, layout)
+                   for jar in sorted((pyflink / "opt").glob("flink-python*.jar"))]
+    jars = [*sorted((pyflink / "lib").glob("*.jar")), *python_jars,
             *sorted(layout.flink_connector_jars.glob("*.jar"))]
     for jar in jars:
         (lib / jar.name).symlink_to(jar)
     python = str(layout.flink_venv / "bin" / "python")
     # `host` is where the processes find each other; `bind` is the interface they listen on. The
     # bind keys cover the JobManager's RPC, blob and metrics servers and the TaskManager's RPC,
-    # data and metrics servers. PyFlink's Beam gRPC servers (inside the TaskManager, while a
-    # Python job runs) always bind the wildcard address: no Flink option reaches them.
+    # data and metrics servers. No option reaches PyFlink's Beam gRPC servers (inside the
+    # TaskManager, while a Python job runs): the patched flink-python jar above binds them to
+    # loopback, whatever `bind` is (the Python workers they serve are local processes).
     host, bind = settings.host, settings.bind_host
     java_opts = (pyflink / "conf" / "config.yaml").read_text()
     opens = ""
