@@ -8,7 +8,8 @@
 #   - $STATE/flink-venv : apache-flink 2.2.1 + the scoring runtime (numpy, tokenizers, onnxruntime:
 #                         the `flink` extra) + the project (Beam's pins clash with Airflow's, so
 #                         the Flink job has an environment of its own);
-#   - $STATE/jars       : the Kafka broker and the Flink Kafka connector, resolved by mvn from jvm/pom.xml.
+#   - $STATE/jars       : the Kafka broker and the Flink Kafka connector, resolved by mvn from jvm/pom.xml,
+#                         and flink-python-<version>+beam-loopback.jar (harness/stack/beam_loopback.py).
 # Each step writes a stamp holding the hash of its inputs; a step reruns only when they change.
 set -euo pipefail
 
@@ -77,5 +78,12 @@ if ! stamp_ok jars "$ROOT/jvm/pom.xml" || [ ! -d "$STATE/jars/kafka" ]; then
   mvn -q -B -f "$ROOT/jvm/pom.xml" -Dstate.dir="$STATE" process-resources
   stamp_set jars "$ROOT/jvm/pom.xml"
 fi
+
+# --- flink-python with Beam's gRPC servers on loopback -------------------------------------
+# The wheel's jar binds PyFlink's Beam servers to every interface; harness/stack/beam_loopback.py
+# writes a patched copy into $STATE/jars (sources through mvn, javac), which the Flink lib dir
+# then links. It does nothing while that copy is newer than the wheel's jar and the module.
+command -v javac >/dev/null || { log "installing the Java 17 compiler"; apt_install openjdk-17-jdk-headless; }
+"$VENV/bin/python" -m harness.stack.beam_loopback --home "$STATE"
 
 log "bootstrap complete ($STATE)"
