@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from flink.client import FlinkClient
-from harness.stack import marks
+from harness.stack import beam_loopback, marks
 from harness.stack.procs import alive, cmdline, descendants
 
 PROC = Path("/proc")
@@ -109,24 +108,31 @@ def test_every_listening_socket_of_the_stack_is_on_loopback(stack, endpoints):
     assert expected <= ports, f"missing {expected - ports}; found {[str(x) for x in listeners]}"
     assert 8794 not in ports  # Airflow's own triggerer log server is not started
 
+    # PyFlink's Beam gRPC servers (six per Python job, in the TaskManager) included: the
+    # patched flink-python jar binds them to loopback (tests/integration/stack/test_beam_loopback.py)
     open_ = [listener for listener in listeners if not listener.loopback]
-    if open_ and settings.local_flink and _only_pyflink_beam_servers(stack, open_):
-        pytest.xfail("PyFlink's Beam gRPC servers (six per Python job, in the TaskManager) bind the "
-                     "wildcard address; no Flink option reaches them: "
-                     + ", ".join(str(x) for x in open_))
     assert not open_, "listening beyond the machine:\n" + "\n".join(str(x) for x in open_)
 
 
-def _only_pyflink_beam_servers(stack, listeners: list[Listener]) -> bool:
-    """True when every listener is in the TaskManager on an ephemeral port while a job runs."""
+def test_the_taskmanager_runs_the_patched_flink_python_jar(stack, endpoints):
+    """The jar that binds PyFlink's Beam servers to loopback is the one the TaskManager opened."""
+    if not stack.settings.local_flink:
+        pytest.skip("Flink is external")
     infos = {info["name"]: info for info in stack.supervisor.infos()}
-    taskmanager = infos.get("flink-taskmanager", {}).get("pid")
-    if not taskmanager:
-        return False
-    tm_pids = {taskmanager} | descendants(taskmanager)
-    running = any(job.get("state") == "RUNNING"
-                  for job in FlinkClient(stack.settings).jobs())
-    return running and all(x.pid in tm_pids and x.port >= 32768 for x in listeners)
+    taskmanager = infos["flink-taskmanager"]["pid"]
+    patched = beam_loopback.patched_path(
+        beam_loopback.flink_python_jar(stack.layout.pyflink_dir()),
+        beam_loopback.jars_dir(stack.layout))
+    opened = set()
+    for pid in {taskmanager} | descendants(taskmanager):
+        for fd in (PROC / str(pid) / "fd").iterdir():
+            try:
+                opened.add(os.readlink(fd))
+            except OSError:
+                continue
+    python_jars = sorted(path for path in opened if "flink-python" in Path(path).name)
+    assert python_jars == [str(patched.resolve())], \
+        "restart the stack after bootstrap (harness down && harness up)"
 
 
 _ORPHAN = """
