@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from experiments.metrics.headline import HEADLINES, format_seconds, format_unit
+from experiments.metrics.headline import HEADLINES, format_seconds, format_unit, format_value
 from experiments.metrics.histogram import PERCENTILES
 from experiments.metrics.redact import redact
 from experiments.metrics.schema import LatencySummary, Repeats, RunMetrics
 from experiments.report.audit_view import AuditReading, audit_css, audit_line
 from experiments.report.document import Code, Document, Image, Paragraph, Section, Table
-from experiments.report.fmt import count, counter, headline_value, number, plural
+from experiments.report.fmt import count, counter, number, plural
 from experiments.report.narrative import findings
 from experiments.report.plots import PART_LABELS
 from experiments.report.tested import what_was_tested
@@ -38,10 +38,10 @@ def ci_text(key: str, rep: Repeats | None) -> str:
     if item is None or item.mean is None:
         return ""
     if item.ci_low is None or item.ci_high is None:
-        return f"{headline_value(key, item.mean)} (n={item.n})"
+        return f"{format_value(key, item.mean)} (n={item.n})"
     return (
-        f"{headline_value(key, item.mean)} [{headline_value(key, item.ci_low)}, "
-        f"{headline_value(key, item.ci_high)}]"
+        f"{format_value(key, item.mean)} [{format_value(key, item.ci_low)}, "
+        f"{format_value(key, item.ci_high)}]"
     )
 
 
@@ -102,7 +102,7 @@ def _headline(m: RunMetrics) -> Section:
         headers.append(f"mean [95% CI] over {rep.n} repeats")
     rows = []
     for h in HEADLINES:
-        row = [h.label, headline_value(h.key, m.headline.get(h.key))]
+        row = [h.label, format_value(h.key, m.headline.get(h.key))]
         if rep:
             row.append(ci_text(h.key, rep))
         rows.append(row)
