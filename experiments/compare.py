@@ -33,7 +33,6 @@ from experiments.metrics.schema import SCHEMA_VERSION, RunMetrics
 from experiments.metrics.store import read_metrics
 from experiments.report.audit_view import read_audit, verdict_cell
 from experiments.report.document import Document, Image, Paragraph, Section, Table
-from experiments.report.fmt import headline_value
 from experiments.report.html import to_html
 from experiments.report.index import COMPARE_FILE, INDEX_FILE
 from experiments.report.markdown import to_markdown
@@ -165,10 +164,6 @@ def _fmt_diff(h: Headline, v: Mapping[str, Any]) -> tuple[str, str]:
     return absolute, rel
 
 
-def _value(key: str, value: float | None) -> str:
-    return headline_value(key, value)
-
-
 def _verdict_text(v: Mapping[str, Any]) -> str:
     if v.get("exceeds_ci") is None:
         return "n/a" if v["abs"] is None else "no CI"
@@ -213,7 +208,7 @@ def _sentences(names: list[str], rows: list[dict[str, Any]]) -> list[str]:
             label = (
                 r["label"] if r["label"][:3].isupper() else r["label"][0].lower() + r["label"][1:]
             )
-            parts.append(f"{label} {_value(key, a)} -> {_value(key, b)}{rel}")
+            parts.append(f"{label} {format_value(key, a)} -> {format_value(key, b)}{rel}")
         if parts:
             out.append(f"{other} against {base}: " + "; ".join(parts) + ".")
     return out
@@ -232,9 +227,9 @@ def headline_table(
         cells = [h.label]
         for n in names:
             ci = r["ci"][n]
-            text = _value(h.key, r["values"][n])
+            text = format_value(h.key, r["values"][n])
             if ci:
-                text += f" [{_value(h.key, ci[0])}, {_value(h.key, ci[1])}]"
+                text += f" [{format_value(h.key, ci[0])}, {format_value(h.key, ci[1])}]"
             cells.append(text)
         css = [""] * len(cells)
         for n in names[1:]:

@@ -162,7 +162,7 @@ def headline(metrics: RunMetrics) -> dict[str, float | None]:
 
 
 def format_value(key: str, value: float | None) -> str:
-    """Human formatting by unit: 1.23 s / 45.6 ms, 12.3 /s, 45.6 %, 1.23x, 0.456."""
+    """Human formatting by the headline's unit (:func:`format_unit`); ``n/a`` for None."""
     if value is None:
         return "n/a"
     unit = BY_KEY[key].unit if key in BY_KEY else ""
@@ -170,6 +170,10 @@ def format_value(key: str, value: float | None) -> str:
 
 
 def format_unit(unit: str, value: float | None) -> str:
+    """One figure by unit: ``1.23 s`` / ``45.6 ms``, ``12.30/s``, ``45.6%``, ``1.23x``, a count
+    as an integer with thousands separators (``15,580``; a float count is rounded), anything
+    else with three decimals; ``n/a`` for None. The one rule for counts: reports, comparisons
+    and the index all print through it."""
     if value is None:
         return "n/a"
     if unit == "s":
@@ -181,7 +185,7 @@ def format_unit(unit: str, value: float | None) -> str:
     if unit == "x":
         return f"{value:.2f}x"
     if unit == "count":
-        return f"{value:.0f}"
+        return f"{value:,.0f}"
     return f"{value:.3f}"
 
 

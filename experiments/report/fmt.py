@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from numbers import Real
 
-from experiments.metrics.headline import BY_KEY, format_value
+from experiments.metrics.headline import format_unit
 
 
 def count(n: float | None) -> str:
-    """An integer count with thousands separators: ``15,580`` (a float count is rounded)."""
-    if n is None:
-        return "n/a"
-    return f"{round(n):,}"
+    """An integer count with thousands separators: ``15,580`` (a float count is rounded); the
+    rule of a count headline (:func:`~experiments.metrics.headline.format_unit`)."""
+    return format_unit("count", n)
 
 
 def number(v: float | None, digits: int = 2) -> str:
@@ -35,14 +34,6 @@ def counter(v: float | None, digits: int = 2) -> str:
     if float(v).is_integer():
         return count(v)
     return number(float(v), digits)
-
-
-def headline_value(key: str, value: float | None) -> str:
-    """A headline figure as tables show it: :func:`format_value`, but a count with thousands
-    separators."""
-    if value is not None and key in BY_KEY and BY_KEY[key].unit == "count":
-        return count(value)
-    return format_value(key, value)
 
 
 def plural(n: int, noun: str, plural_form: str | None = None) -> str:

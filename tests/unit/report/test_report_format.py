@@ -10,9 +10,9 @@ import pytest
 
 from experiments.compare import diff_css, normalise, spec_differences
 from experiments.metrics.compute import compute
-from experiments.metrics.headline import BY_KEY
+from experiments.metrics.headline import BY_KEY, format_unit, format_value
 from experiments.metrics.synthetic import SyntheticProfile, make_run
-from experiments.report.fmt import count, counter, headline_value, number, plural, was
+from experiments.report.fmt import count, counter, number, plural, was
 from experiments.report.tested import arrival_text, llm_rows, retry_rows, setting_rows
 
 pytestmark = pytest.mark.unit
@@ -50,8 +50,10 @@ def test_counts_and_numbers() -> None:
     assert number(1234.5, 1) == "1,234.5"
     assert counter(15580.0) == "15,580"
     assert counter(2.5) == "2.50"
-    assert headline_value("in_flight", 15580.0) == "15,580"  # a count headline
-    assert headline_value("amplification", 1.5) == "1.50x"  # other units as format_value
+    assert format_value("in_flight", 15580.0) == "15,580"  # a count headline: the same rule
+    assert format_unit("count", 1234567) == "1,234,567" and format_unit("count", 2.4) == "2"
+    assert format_value("amplification", 1.5) == "1.50x"  # other units unchanged
+    assert format_value("in_flight", None) == "n/a"
 
 
 def test_plurals() -> None:
