@@ -9,6 +9,10 @@ Compare works in two places, and the page tells them apart by its own URL:
   `harness compare` command for the ticked runs, with a Copy button.
 
 The first run ticked is the comparison's baseline.
+
+Each run's validity warnings show as short labels (:data:`WARNING_LABELS`), the warning's sentence
+as the label's tooltip; "only runs without warnings" hides every run that has one, and every run
+whose warnings are not known (unreadable, or not computable from its metrics.json).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from html import escape
 
 from experiments.report.html import CSS
 from experiments.report.index_rows import FIGURES, INDEX_FILE, IndexRow
+from experiments.report.validity import ValidityWarning
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,15 @@ SELECT_FILTERS: tuple[tuple[str, str, str], ...] = (
     ("f-policy", "policy", "policy"),
 )
 
+#: the short label of each validity warning code in the index (the code itself for any other)
+WARNING_LABELS: dict[str, str] = {
+    "partial": "partial",
+    "overlap": "overlap",
+    "not_exercised": "retries idle",
+    "few_samples": "few samples",
+    "generator_behind": "generator late",
+}
+
 PAGE_CSS = """
 main{max-width:none}
 .toolbar{display:flex;flex-wrap:wrap;gap:.6em 1.2em;align-items:center;margin:.6em 0}
@@ -50,6 +64,7 @@ table.runs th{padding:.25em .45em}
 table.runs td.wrap{white-space:normal;min-width:9em}
 table.runs td.reason{white-space:normal;min-width:10em;max-width:22em;color:#a33}
 table.runs tr.unreadable td{color:#888}
+.warn{display:inline-block;background:#fff4e5;border:1px solid #e6a23c;border-radius:3px;padding:0 .3em;margin:0 .25em .15em 0;cursor:help}
 td.st-failed,td.st-stopped,td.st-unreadable{background:#fdecea;font-weight:bold}
 td.st-finished{color:#2e7d32}
 .cmp{position:sticky;bottom:0;background:#fff;border-top:2px solid #e5e5e5;padding:.6em 0}
@@ -67,6 +82,7 @@ SCRIPT = r"""
   const rows = Array.from(table.tBodies[0].rows);
   const text = document.getElementById('f-text');
   const selects = Array.from(document.querySelectorAll('select[data-filter]'));
+  const clean = document.getElementById('f-clean');
   const shown = document.getElementById('shown');
   const picked = [];  // folder names in the order they were ticked (the first is the baseline)
   const button = document.getElementById('compare');
@@ -84,6 +100,7 @@ SCRIPT = r"""
       for (const s of selects) {
         if (s.value && row.dataset[s.dataset.filter] !== s.value) ok = false;
       }
+      if (clean.checked && row.dataset.warnings !== 'none') ok = false;
       row.hidden = !ok;
       if (ok) n++;
     }
@@ -158,6 +175,7 @@ SCRIPT = r"""
   }
   text.addEventListener('input', filter);
   for (const s of selects) s.addEventListener('change', filter);
+  clean.addEventListener('change', filter);
   button.addEventListener('click', compare);
   document.getElementById('copy').addEventListener('click', copy);
   document.body.dataset.mode = served ? 'served' : 'file';
@@ -172,6 +190,7 @@ _HEADERS = (
     "started",
     "status",
     "reason",
+    "warnings",
     "policy",
     "profile",
     "arrival / duration",
@@ -186,6 +205,23 @@ def _cell(text: str, css: str = "", second: str = "") -> str:
     attr = f' class="{css}"' if css else ""
     below = f"<br><span class=muted>{escape(second)}</span>" if second else ""
     return f"<td{attr}>{escape(text)}{below}</td>"
+
+
+def _warnings_cell(warnings: tuple[ValidityWarning, ...] | None) -> str:
+    """Short labels, each with its sentence as the tooltip; empty when none or not known."""
+    labels = " ".join(
+        f'<span class=warn data-code="{escape(w.code, quote=True)}" '
+        f'title="{escape(w.text, quote=True)}">{escape(WARNING_LABELS.get(w.code, w.code))}</span>'
+        for w in warnings or ()
+    )
+    return f"<td class=wrap>{labels}</td>"
+
+
+def _warnings_state(warnings: tuple[ValidityWarning, ...] | None) -> str:
+    """The row's ``data-warnings``: ``none``, ``some`` or ``unknown`` (not computed)."""
+    if warnings is None:
+        return "unknown"
+    return "some" if warnings else "none"
 
 
 def _run_tr(row: IndexRow) -> str:
@@ -209,6 +245,7 @@ def _run_tr(row: IndexRow) -> str:
             ("status", row.status),
             ("profile", row.profile),
             ("policy", row.policy),
+            ("warnings", _warnings_state(row.warnings)),
         )
     )
     css = ' class="unreadable"' if not row.comparable else ""
@@ -218,6 +255,7 @@ def _run_tr(row: IndexRow) -> str:
         _cell(row.started, "", f"lasted {row.lasted}" if row.lasted else ""),
         _cell(row.status, f"st-{row.status}"),
         _cell(row.reason, "reason" if row.reason else ""),
+        _warnings_cell(row.warnings),
         _cell(row.policy, "wrap"),
         _cell(row.profile),
         _cell(row.arrival, "", f"for {row.duration}" if row.duration else ""),
@@ -250,6 +288,7 @@ def _runs_section(rows: Sequence[IndexRow], root_arg: str, root_option: str, zon
         '<div class=toolbar><label>filter <input type=search id=f-text '
         'placeholder="any text of a row"></label>'
         + "".join(_select(i, a, lab, rows) for i, a, lab in SELECT_FILTERS)
+        + "<label><input type=checkbox id=f-clean> only runs without warnings</label>"
         + "<span id=shown class=muted></span></div>"
     )
     compare = (
@@ -266,6 +305,8 @@ def _runs_section(rows: Sequence[IndexRow], root_arg: str, root_option: str, zon
     )
     note = (
         "<p class=note>Newest first. Figures of a run with repeats are the repeats' mean. "
+        "Warnings: reasons not to take a run's figures at face value; hover one for its "
+        "sentence. "
         "Tick two or more runs and press Compare: served by <code>harness reports serve</code> "
         "the comparison opens; opened from disk, the page shows the <code>harness compare</code> "
         "command.</p>"

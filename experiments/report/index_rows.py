@@ -2,8 +2,10 @@
 
 A row holds what a user scans the index for: when the run started (local time) and how long it
 lasted, its key parameters (retry policy, LLM profile, arrival process, workers, threshold), its
-headline figures and how it ended. A folder whose metrics.json cannot be read is still a row,
-``unreadable`` with the reason.
+headline figures, how it ended, and its validity warnings (:mod:`experiments.report.validity`).
+A folder whose metrics.json cannot be read is still a row, ``unreadable`` with the reason; a run
+whose warnings cannot be computed (a metrics.json older than the warnings) has them unknown
+(``None``) and is listed all the same.
 
 The parameters come from the run's spec, which metrics.json keeps free-form (the experiment spec's
 own schema is :mod:`experiments.spec`); a spec of another shape (older files, the synthetic runs)
@@ -13,7 +15,7 @@ shows what it has and leaves the rest empty rather than failing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -22,7 +24,9 @@ from typing import Any
 from experiments.metrics.headline import format_value
 from experiments.metrics.schema import RunMetrics
 from experiments.metrics.store import METRICS_FILE, MetricsSchemaError, read_metrics
+from experiments.report.fmt import count
 from experiments.report.outcome import status_reason
+from experiments.report.validity import ValidityWarning, run_warnings
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,10 @@ FIGURES: tuple[tuple[str, str], ...] = (
 COMPARE_DIR = "compare"
 INDEX_FILE = "index.html"
 UNREADABLE = "unreadable"
+
+#: computes a run's validity warnings (:func:`experiments.report.validity.run_warnings`; a seam
+#: for tests)
+WarningsOf = Callable[[RunMetrics], list[ValidityWarning]]
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,9 @@ class IndexRow:
     #: headline key -> formatted value (``n/a`` when not measured)
     figures: dict[str, str] = field(default_factory=dict)
     has_report: bool = False
+    #: the run's validity warnings; None when they could not be computed (or the run is
+    #: unreadable), which is not the same as none
+    warnings: tuple[ValidityWarning, ...] | None = None
 
     @property
     def comparable(self) -> bool:
@@ -147,11 +158,23 @@ def _figure(m: RunMetrics, key: str) -> str:
 def _reason(m: RunMetrics) -> str:
     reason = status_reason(m.outcome)
     if m.outcome.partial and m.outcome.in_flight_at_collection:
-        reason += f" ({m.outcome.in_flight_at_collection} in flight)"
+        reason += f" ({count(m.outcome.in_flight_at_collection)} in flight)"
     return reason
 
 
-def run_row(run_dir: Path, tz: tzinfo | None = None) -> IndexRow:
+def _warnings(m: RunMetrics, run_dir: Path, warnings_of: WarningsOf
+              ) -> tuple[ValidityWarning, ...] | None:
+    """The run's validity warnings, or None (logged) when computing them fails: the index lists
+    every run, whatever its metrics lack."""
+    try:
+        return tuple(warnings_of(m))
+    except Exception as exc:  # any failure only costs this row its warnings cell
+        log.warning("validity warnings of %s not shown in the index: %r", run_dir, exc)
+        return None
+
+
+def run_row(run_dir: Path, tz: tzinfo | None = None,
+            warnings_of: WarningsOf = run_warnings) -> IndexRow:
     """The index row of RUN_DIR (``unreadable`` with the reason when its metrics.json is not)."""
     has_report = (run_dir / INDEX_FILE).is_file()
     try:
@@ -184,6 +207,7 @@ def run_row(run_dir: Path, tz: tzinfo | None = None) -> IndexRow:
         threshold=_number(threshold),
         figures={key: _figure(m, key) for key, _ in FIGURES},
         has_report=has_report,
+        warnings=_warnings(m, run_dir, warnings_of),
     )
 
 
@@ -196,10 +220,11 @@ def run_folders(root: Path) -> list[Path]:
     ]
 
 
-def index_rows(root: Path, tz: tzinfo | None = None) -> list[IndexRow]:
+def index_rows(root: Path, tz: tzinfo | None = None,
+               warnings_of: WarningsOf = run_warnings) -> list[IndexRow]:
     """Every run under ROOT, newest first (a run with no start time by its file's time), ties by
     folder name."""
-    rows = [run_row(d, tz) for d in run_folders(root)]
+    rows = [run_row(d, tz, warnings_of) for d in run_folders(root)]
     rows.sort(key=lambda r: r.folder)
     rows.sort(key=lambda r: r.started_ts, reverse=True)
     return rows

@@ -1,5 +1,5 @@
 """reports/index.html: newest first, readable times, the key parameters, failed runs with why,
-the filters and the Compare button's two modes."""
+each run's validity warnings, the filters and the Compare button's two modes."""
 
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ from typing import Any
 
 import pytest
 
-from experiments.metrics import compute, write_metrics
+from experiments.metrics import RunMetrics, compute, write_metrics
 from experiments.metrics.synthetic import SyntheticProfile, make_run
 from experiments.report import build_index
+from experiments.report.index_page import index_html
 from experiments.report.index_rows import (
     index_rows,
     parse_time,
     readable_duration,
     readable_time,
 )
+from experiments.report.validity import ValidityWarning
 
 TINY = SyntheticProfile(duration_s=12.0, warmup_s=2.0, rate=3.0)
 START = datetime(2026, 12, 1, 23, 10, tzinfo=UTC)
@@ -41,8 +43,10 @@ def spec(profile: str = "flaky", jitter: str = "full", rate: float = 4) -> dict[
 
 def write_run(root: Path, folder: str, *, minutes: float, lasted_s: float = 200.0,
               status: str = "finished", failure: str | None = None, seed: int = 1,
-              **spec_args: Any) -> Path:
-    """A run's metrics.json in ROOT/FOLDER, started MINUTES after START."""
+              samples: int | None = None, in_flight: int = 0, **spec_args: Any) -> Path:
+    """A run's metrics.json in ROOT/FOLDER, started MINUTES after START (SAMPLES: as if its
+    end-to-end latency came from that many samples; IN_FLIGHT: questions unfinished at
+    collection)."""
     run = make_run(seed, profile=TINY, run_name=folder)
     run.spec = spec(**spec_args)
     m = compute(run)
@@ -51,6 +55,9 @@ def write_run(root: Path, folder: str, *, minutes: float, lasted_s: float = 200.
     m.run.ended_at = (started + timedelta(seconds=lasted_s)).isoformat()
     m.outcome.status = status  # type: ignore[assignment]
     m.outcome.failure = failure
+    m.outcome.in_flight_at_collection = in_flight
+    if samples is not None:
+        m.latency.e2e.count = samples
     write_metrics(m, root / folder)
     return root / folder
 
@@ -124,3 +131,52 @@ def test_the_page_has_filters_checkboxes_and_the_compare_command(root: Path) -> 
     assert "harness compare " in html and "location.protocol" in html
     assert "http://" not in html.replace("location.protocol === 'http:'", "")  # no external asset
     assert "<script src" not in html and "<link" not in html
+
+
+def test_rows_carry_their_validity_warnings(root: Path) -> None:
+    by_folder = {r.folder: r for r in index_rows(root, CET)}
+    codes = {f: None if r.warnings is None else [w.code for w in r.warnings]
+             for f, r in by_folder.items()}
+    assert codes == {"newest": ["few_samples"], "old": ["few_samples"],
+                     "broken": ["partial", "few_samples"], "garbled": None}
+
+
+def test_the_page_shows_warnings_as_labels_with_their_sentence(root: Path) -> None:
+    html = build_index(root, CET).read_text()
+    assert "<th>warnings</th>" in html
+    broken = re.search(r'<tr data-folder="broken"[^>]*>.*?</tr>', html)
+    assert broken is not None and 'data-warnings="some"' in broken.group(0)
+    labels = re.findall(r'<span class=warn data-code="(\w+)" title="([^"]+)">([^<]+)</span>',
+                        broken.group(0))
+    assert [(code, label) for code, _, label in labels] == [
+        ("partial", "partial"), ("few_samples", "few samples")]
+    assert labels[0][1].startswith("Partial report: the run failed")
+    assert labels[1][1].startswith("Too few samples:")
+    garbled = re.search(r'<tr data-folder="garbled"[^>]*>', html)
+    assert garbled is not None and 'data-warnings="unknown"' in garbled.group(0)
+    assert "<input type=checkbox id=f-clean> only runs without warnings" in html
+    assert "row.dataset.warnings !== 'none'" in html  # the filter keeps only known-clean rows
+
+
+def test_warnings_that_cannot_be_computed_leave_the_cell_empty(root: Path) -> None:
+    def broken_warnings(m: RunMetrics) -> list[ValidityWarning]:
+        raise KeyError("retries")  # as an older metrics.json could make it
+
+    rows = index_rows(root, CET, warnings_of=broken_warnings)
+    assert [r.folder for r in rows] == ["newest", "broken", "old", "garbled"]
+    assert all(r.warnings is None for r in rows)
+    html = index_html(rows, [], root_arg="reports")
+    assert html.count('data-warnings="unknown"') == 4 and "class=warn " not in html
+    assert html.count("<td class=wrap></td>") == 4  # the warnings cells, empty
+
+
+def test_a_clean_run_and_counts_with_separators(tmp_path: Path) -> None:
+    write_run(tmp_path, "clean", minutes=0, samples=5000)
+    write_run(tmp_path, "stuck", minutes=1, samples=5000, status="failed",
+              failure="the drain timed out", in_flight=15580)
+    by_folder = {r.folder: r for r in index_rows(tmp_path, CET)}
+    assert by_folder["clean"].warnings == ()
+    assert by_folder["stuck"].reason.endswith("(15,580 in flight)")
+    html = build_index(tmp_path, CET).read_text()
+    clean = re.search(r'<tr data-folder="clean"[^>]*>', html)
+    assert clean is not None and 'data-warnings="none"' in clean.group(0)
