@@ -1,4 +1,5 @@
-"""A study file (experiments/studies/<name>.yaml): what to run and which claims it tests.
+"""A study file (experiments/studies/<name>.yaml): what to run and which claims it tests
+(docs/experiments.md#studies).
 
 A study starts from a spec of experiments/specs/ (``base``), sets ``overrides`` on every cell (the
 study's own settings, any spec field as a dotted path), and runs every combination of
