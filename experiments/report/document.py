@@ -49,6 +49,10 @@ class Section:
     blocks: list[Paragraph | Table | Image | Code | Link] = field(default_factory=list)
 
 
+#: a run report's link to the reports index: the report is reports/<run>/index.html
+RUN_INDEX_HREF = "../index.html"
+
+
 @dataclass
 class Document:
     title: str
@@ -58,3 +62,6 @@ class Document:
     banners: list[str] = field(default_factory=list)
     #: lines shown right after the banners, before the sections (e.g. the audit's verdict)
     lead: list[Paragraph] = field(default_factory=list)
+    #: relative link back to the reports index (reports/index.html) from where the document is
+    #: written, at the top of the page; None for none
+    index_href: str | None = RUN_INDEX_HREF

@@ -24,6 +24,7 @@ p.finding{background:#f4f8fd;border-left:4px solid #1f77b4;padding:.5em .8em}
 p.note{color:#666;font-size:.9em}
 pre{background:#f6f8fa;padding:.8em;overflow:auto;font-size:.85em}
 nav a{margin-right:1em}
+nav.up{font-size:.9em;margin-bottom:.6em}
 .banner{background:#fff4e5;border:2px solid #e67e22;padding:.6em .9em;margin:.6em 0;font-weight:bold}
 p.audit-clean,p.audit-dirty,p.audit-in-flight,p.audit-none{padding:.5em .9em;margin:.6em 0;font-weight:bold}
 p.audit-clean{background:#e8f5e9;border-left:4px solid #2e7d32}
@@ -95,10 +96,16 @@ def to_html(doc: Document) -> str:
     body = "".join(_section(s, a) for s, a in zip(doc.sections, anchors, strict=True))
     banners = "".join(f"<div class=banner role=alert>{escape(b)}</div>" for b in doc.banners)
     lead = "".join(_block(p) for p in doc.lead)
+    up = (
+        f'<nav class=up><a href="{escape(doc.index_href, quote=True)}">&larr; All runs '
+        "(reports index)</a></nav>"
+        if doc.index_href
+        else ""
+    )
     return (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(doc.title)}</title><style>{CSS}</style></head><body><main>"
+        f"<title>{escape(doc.title)}</title><style>{CSS}</style></head><body><main>{up}"
         f"<h1>{escape(doc.title)}</h1>{banners}{lead}<p class=subtitle>{escape(doc.subtitle)}</p>"
         f"<nav>{nav}</nav>{body}</main></body></html>\n"
     )
