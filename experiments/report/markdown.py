@@ -28,6 +28,8 @@ def to_markdown(doc: Document) -> str:
     for paragraph in doc.lead:
         lines += [f"**{paragraph.text}**", ""]
     lines += [doc.subtitle, ""]
+    if doc.index_href:
+        lines += [f"All runs and comparisons: [the reports index]({doc.index_href})", ""]
     for section in doc.sections:
         lines += [f"## {section.title}", ""]
         for b in section.blocks:
