@@ -14,7 +14,8 @@ policy but a run never exercised it. The spec differences compare normalised val
 are equal; so are null, [] and a missing key).
 
 Each run's audit verdict (its report folder's audit.json, :mod:`experiments.report.audit_view`)
-is listed beside its status.
+is listed beside its status. The page and report.md link back to the reports index, two folders
+up (:data:`INDEX_HREF`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import posixpath
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,9 @@ from experiments.report.validity import ValidityWarning, untested_difference
 from experiments.report.validity import run_warnings as validity_warnings
 
 log = logging.getLogger(__name__)
+
+#: a comparison's link to the reports index: the comparison is reports/compare/<name>/index.html
+INDEX_HREF = posixpath.join(os.pardir, os.pardir, INDEX_FILE)
 
 OVERLAY_CAPTIONS = {
     "latency_cdf": "End-to-end latency CDFs, one curve per run.",
@@ -351,6 +356,7 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, *, seed: int = 
         title=f"Comparison {out.name}",
         subtitle=f"baseline {names[0]}; compared: {', '.join(names[1:])}",
         banners=warnings,
+        index_href=INDEX_HREF,
         sections=[
             Section(
                 "Findings",

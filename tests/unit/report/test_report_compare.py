@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,14 @@ def test_index_lists_runs_and_comparisons(backoff_comparison: Path, reports_root
     from experiments.metrics.headline import format_value
 
     assert format_value("e2e_p99_s", head["e2e_p99_s"]) in html
+
+
+def test_the_comparison_links_back_to_the_index(backoff_comparison: Path,
+                                                reports_root: Path) -> None:
+    index = build_index(reports_root)
+    out = backoff_comparison.parent
+    html = backoff_comparison.read_text()
+    up = re.search(r'<main><nav class=up><a href="([^"]+)">', html)  # first thing on the page
+    assert up is not None and (out / up.group(1)).resolve() == index.resolve()
+    md = (out / "report.md").read_text()
+    assert f"[the reports index]({up.group(1)})" in md

@@ -10,7 +10,7 @@ import pytest
 
 from experiments.metrics import read_metrics
 from experiments.metrics.headline import format_value
-from experiments.report import render_report
+from experiments.report import build_index, render_report
 from experiments.report.plots import RUN_PLOTS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -99,3 +99,11 @@ def test_render_without_metrics_fails_clearly(tmp_path: Path) -> None:
 
     with pytest.raises(MetricsSchemaError):
         render_report(tmp_path)
+
+
+def test_the_run_report_links_back_to_the_index(reports_root: Path) -> None:
+    index = build_index(reports_root)
+    run = reports_root / "single"
+    up = re.search(r'<main><nav class=up><a href="([^"]+)">', (run / "index.html").read_text())
+    assert up is not None and (run / up.group(1)).resolve() == index.resolve()
+    assert f"[the reports index]({up.group(1)})" in (run / "report.md").read_text()
