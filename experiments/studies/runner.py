@@ -68,7 +68,7 @@ def attempt_labels(label: str) -> Iterator[str]:
 class StudyRunner:
     """Runs a study's cells; the seams (``run``, ``status``, ``prepare``) are what a test injects."""
 
-    run: RunOne = run_with_experiment
+    run: RunOne | None = run_with_experiment  # None: run nothing, report what finished
     status: Status = registered_status
     prepare: Callable[[Mapping[str, Any]], None] | None = None
     progress: Callable[[str], None] | None = None
@@ -89,6 +89,8 @@ class StudyRunner:
             if status is not None:
                 last_reason = f"{label}: {status}"
                 continue  # this label ended without a report: the next attempt
+            if self.run is None:
+                break
             self._say(f"{study}: cell {cell.name}, repeat {k}: running {label}")
             if self.prepare is not None:
                 self.prepare(cell.spec)
@@ -101,6 +103,21 @@ class StudyRunner:
             self._keep(result, label, report_dir)
             return
         result.missing[repeat_label(study, cell.name, k)] = last_reason
+
+    def plan(self, study: Study) -> list[tuple[StudyCell, int, str]]:
+        """The repeats still to run, each with the label it would run under (its first attempt
+        label not registered yet); a repeat that finished, or used up its attempts, is not."""
+        todo: list[tuple[StudyCell, int, str]] = []
+        for cell in expand(study):
+            for k in range(1, study.repeats + 1):
+                for label in attempt_labels(repeat_label(study.name, cell.name, k)):
+                    status, report = self.status(label)
+                    if status == "finished" and report is not None:
+                        break
+                    if status is None:
+                        todo.append((cell, k, label))
+                        break
+        return todo
 
     @staticmethod
     def _keep(result: CellResult, label: str, report: Path) -> None:

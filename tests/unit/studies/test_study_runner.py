@@ -106,3 +106,20 @@ def test_a_failed_repeat_is_left_out_then_run_again_under_the_next_label(tmp_pat
     assert stack.ran == ["tiny.base_s-0.5.r2-2"]
     assert results[1].labels == ["tiny.base_s-0.5.r1", "tiny.base_s-0.5.r2-2"]
     assert not results[1].missing
+
+
+def test_the_plan_names_the_runs_still_missing_and_a_runner_without_runs_reports(
+        tmp_path: Path) -> None:
+    stack = FakeStack(tmp_path / "runs", fail={"tiny.base_s-0.5.r2"})
+    study = load_study("tiny")
+    assert [label for _, _, label in stack.runner().plan(study)] == [
+        "tiny.base_s-0.1.r1", "tiny.base_s-0.1.r2", "tiny.base_s-0.5.r1", "tiny.base_s-0.5.r2"]
+    stack.runner().run_study(study, tmp_path / "study")
+    assert [(cell.name, k, label) for cell, k, label in stack.runner().plan(study)] == [
+        ("base_s-0.5", 2, "tiny.base_s-0.5.r2-2")]
+    stack.ran.clear()
+    reporter = StudyRunner(run=None, status=stack.status)
+    results, html = reporter.run_study(study, tmp_path / "again")
+    assert stack.ran == []
+    assert results[1].missing == {"tiny.base_s-0.5.r2": "tiny.base_s-0.5.r2: failed"}
+    assert html.exists()
