@@ -6,7 +6,13 @@ the `experiment` DAG of its own (run id `<sweep>.<n>-<time>`, its own report and
 cell gets every guarantee an experiment has (isolation, retries, a report even when it fails), and
 a failed cell loses nothing of the others. The cells run one at a time (the experiment DAG's
 `max_active_runs=1`); the sweep waits for them on the triggerer, then compares every cell that
-finished in reports/compare/<name>/."""
+finished in reports/compare/<name>/.
+
+With `study` set (a study of experiments/studies/, docs/experiments.md#studies), the sweep runs
+that study instead (name, base, grid and overrides are then ignored): one `experiment` run per
+cell x repeat still missing (labels `<study>.<cell>.r<k>`, so a finished repeat is not run again),
+then the study's report in reports/studies/<study>/ with a verdict per claim. A repeat whose run
+failed is run again by `harness study` (under the next attempt label), not by the DAG."""
 
 from __future__ import annotations
 
@@ -17,10 +23,12 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from experiments import spec as spec_module
 from experiments.orchestration import WaitForDagRuns
+from experiments.studies.model import study_names
 from harness.dag_defaults import DAG_DEFAULTS
 
 log = logging.getLogger(__name__)
 SPEC_NAMES = sorted(p.stem for p in spec_module.SPECS_DIR.glob("*.yaml"))
+STUDY_NAMES = study_names()
 
 
 @dag(
@@ -38,6 +46,9 @@ SPEC_NAMES = sorted(p.stem for p in spec_module.SPECS_DIR.glob("*.yaml"))
                       description="spec field -> list of values; every combination is one run"),
         "overrides": Param({}, type="object", title="Overrides",
                            description="spec field -> value applied to every cell"),
+        "study": Param("", type="string", enum=["", *STUDY_NAMES], title="Study",
+                       description="a study of experiments/studies/ to run instead of the grid "
+                       "(its cells x repeats, then a verdict per claim in reports/studies/)"),
     },
 )
 def sweep() -> None:
@@ -49,6 +60,13 @@ def sweep() -> None:
 
         context = get_current_context()
         params = context["params"]
+        if params.get("study"):
+            from experiments.studies.model import load_study
+            from experiments.studies.runner import StudyRunner
+
+            planned = StudyRunner().plan(load_study(params["study"]))
+            return [{"trigger_run_id": label, "conf": spec_module.flatten(cell.repeat_spec(k))}
+                    for cell, k, label in planned]
         expanded = expand_grid(params["base"], params["grid"], params["overrides"],
                                params["name"], when=context["dag_run"].run_after)
         return [{"trigger_run_id": cell["label"], "conf": spec_module.flatten(cell["spec"])}
@@ -62,7 +80,14 @@ def sweep() -> None:
     def compare_grid(labels: list[str]) -> str | None:
         from experiments.sweep import compare_labels
 
-        return compare_labels(list(labels), get_current_context()["params"]["name"])
+        params = get_current_context()["params"]
+        if params.get("study"):
+            from experiments.studies.model import load_study
+            from experiments.studies.runner import StudyRunner
+
+            _, html = StudyRunner(run=None).run_study(load_study(params["study"]))
+            return str(html.parent)
+        return compare_labels(list(labels), params["name"])
 
     grid = cells()
     names = labels(grid)
