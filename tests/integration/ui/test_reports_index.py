@@ -122,7 +122,8 @@ def test_tick_two_runs_and_compare_them(page: Page, served: str, reports_root: P
     screenshots.take(page, "comparison")
     assert (reports_root / "compare" / "backoff-full-vs-backoff-none" / "compare.json").is_file()
 
-    page.goto(f"{served}index.html")  # the index now lists the comparison
+    page.locator("nav.up a").click()  # the comparison's link back to the index
+    page.wait_for_url(f"{served}index.html")  # which now lists the comparison
     expect(page.locator("#comparisons a")).to_have_text("backoff-full-vs-backoff-none")
 
 
