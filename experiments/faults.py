@@ -13,7 +13,9 @@ outage   every LLM request fails with ``status`` for ``duration_s``     ``llm``
 ======== ============================================================= =========================
 
 The load process (:mod:`experiments.loader`) runs the schedule beside the load with a
-:class:`FaultRunner`; each injected fault is recorded as a ``fault`` event of the run in
+:class:`FaultRunner` (:mod:`experiments.fault_schedule`): each fault starts at its own time,
+however long an earlier one's action takes, and faults on one target run one after the other;
+each injected fault is recorded as a ``fault`` event of the run in
 PostgreSQL (written directly, since Kafka itself may be the target), which the report marks on its
 time series; one PostgreSQL did not take (it may be the target) is kept, retried and, if the
 load process ends first, appended to a file the collector reads (:mod:`experiments.fault_events`).
@@ -27,17 +29,15 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-import time
-import uuid
 import xmlrpc.client
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import Field, model_validator
 
+from experiments.fault_schedule import DeferringRecord, FaultRunner, Injected
 from pipeline.spec_model import SpecModel, rule
 
 if TYPE_CHECKING:
@@ -204,170 +204,6 @@ class LocalStackInjector:
                 rpc.signalProcess(name, "CONT")
             return f"resumed {', '.join(names)}"
         return ""
-
-
-@dataclass
-class Injected:
-    """A fault as it happened (written to the run's events as a ``fault`` event)."""
-
-    fault: dict[str, Any]
-    started_at: float
-    ended_at: float | None = None
-    detail: str = ""
-    error: str | None = None
-    #: the event's id, one per fault: a retried write adds no second row, and the collector
-    #: merges the events table with the run's file of unwritten events without duplicates
-    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    def attrs(self) -> dict[str, Any]:
-        return {**self.fault, "started_at": self.started_at, "ended_at": self.ended_at,
-                "detail": self.detail, "error": self.error}
-
-
-@runtime_checkable
-class DeferringRecord(Protocol):
-    """A ``record`` of :class:`FaultRunner` that may keep a fault it could not store yet (the
-    database being the fault's target) and store it later: the runner wakes at
-    :meth:`retry_at` to :meth:`retry`, calls :meth:`flush` when its schedule ends, and
-    :meth:`close` when the load process is done with it (see :class:`EventsRecord`)."""
-
-    def __call__(self, injected: Injected) -> None: ...
-
-    def retry_at(self) -> float | None: ...
-
-    def retry(self) -> bool: ...
-
-    def flush(self) -> bool: ...
-
-    def close(self) -> None: ...
-
-
-@dataclass
-class FaultRunner:
-    """Runs a schedule of faults from a thread of its own, relative to ``start``; every fault
-    is recorded through ``record`` (the events table) when it ends, or at once when it does not
-    last. Stops early on :meth:`stop` (a pause or outage in progress is ended).
-
-    A ``record`` that keeps what it could not store (a :class:`DeferringRecord`) is retried on
-    the schedule's ticks when due, flushed when the schedule ends, and closed by :meth:`close`,
-    which the load process calls once it is done with the runner."""
-
-    faults: Sequence[FaultSpec]
-    injector: Injector
-    record: Callable[[Injected], None] = lambda injected: None
-    clock: Callable[[], float] = time.time
-    done: list[Injected] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._start = 0.0
-
-    def start(self, at: float | None = None) -> FaultRunner:
-        self._start = self.clock() if at is None else at
-        self._thread = threading.Thread(target=self._run, name="faults", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout_s: float = 120.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout_s)
-
-    def wait(self, timeout_s: float | None = None) -> None:
-        """Until every fault of the schedule has been injected and ended."""
-        if self._thread is not None:
-            self._thread.join(timeout=timeout_s)
-
-    def close(self, timeout_s: float = 120.0) -> None:
-        """The load process is done with this schedule: stop it if it still runs (whatever is
-        paused or out is ended), then close a deferring ``record`` (a last try of what it kept;
-        what the database still does not take goes to the run's file)."""
-        self.stop(timeout_s)
-        if isinstance(self.record, DeferringRecord):
-            try:
-                self.record.close()
-            except Exception:  # logged with the events it could not keep; the load goes on
-                log.exception("closing the fault events failed")
-
-    def _sleep_until(self, when: float) -> bool:
-        """False when stopped first."""
-        return not self._stop.wait(max(0.0, when - self.clock()))
-
-    def _retry_at(self) -> float:
-        if isinstance(self.record, DeferringRecord):
-            return self.record.retry_at() or float("inf")
-        return float("inf")
-
-    def _retry_records(self) -> None:
-        if isinstance(self.record, DeferringRecord):
-            try:
-                self.record.retry()
-            except Exception:  # never let the record stop the schedule
-                log.exception("retrying the kept fault events failed")
-
-    def _run(self) -> None:
-        try:
-            self._run_schedule()
-        finally:
-            if isinstance(self.record, DeferringRecord):
-                try:
-                    self.record.flush()  # the end of the schedule: one longer, bounded try
-                except Exception:
-                    log.exception("flushing the kept fault events failed")
-
-    def _run_schedule(self) -> None:
-        # faults that last end in time order too: keep the open ones and end each when due
-        pending = sorted(self.faults, key=lambda f: f.at_s)
-        open_: list[tuple[float, FaultSpec, Injected]] = []
-        while pending or open_:
-            next_start = self._start + pending[0].at_s if pending else float("inf")
-            next_end = min((end for end, _, _ in open_), default=float("inf"))
-            due = min(next_start, next_end)
-            if not self._sleep_until(min(due, self._retry_at())):
-                break
-            self._retry_records()
-            if self.clock() < due:  # woken to retry the kept events only
-                continue
-            if next_end <= next_start:
-                open_.sort(key=lambda item: item[0])
-                _, fault, injected = open_.pop(0)
-                self._end(fault, injected)
-                continue
-            fault = pending.pop(0)
-            injected = Injected(fault.model_dump(), started_at=self.clock())
-            try:
-                injected.detail = self.injector.inject(fault)
-                log.info("fault at %.0f s: %s", fault.at_s, injected.detail)
-            except Exception as exc:  # recorded with the fault: the report says it failed
-                injected.error = f"{type(exc).__name__}: {exc}"
-                log.error("fault at %.0f s (%s %s) failed: %s", fault.at_s, fault.action,
-                          fault.target, injected.error)
-            if fault.action in ("pause", "outage") and injected.error is None:
-                open_.append((injected.started_at + fault.duration_s, fault, injected))
-            else:
-                injected.ended_at = injected.started_at
-                self._done(injected)
-        for _, fault, injected in open_:  # stopped early: nothing stays paused or out
-            self._end(fault, injected)
-
-    def _end(self, fault: FaultSpec, injected: Injected) -> None:
-        try:
-            detail = self.injector.end(fault)
-            injected.detail = f"{injected.detail}; {detail}" if detail else injected.detail
-        except Exception as exc:
-            injected.error = f"ending it failed: {type(exc).__name__}: {exc}"
-            log.error("ending fault %s %s failed: %s", fault.action, fault.target, exc)
-        injected.ended_at = self.clock()
-        self._done(injected)
-
-    def _done(self, injected: Injected) -> None:
-        self.done.append(injected)
-        try:
-            self.record(injected)
-        except Exception:  # a record that fails outright: the fault stays in ``done`` only
-            log.exception("fault %s %s (event %s) not recorded", injected.fault.get("action"),
-                          injected.fault.get("target"), injected.event_id)
 
 
 @dataclass
