@@ -72,8 +72,9 @@ def _cell(value: object, fmt: str) -> str:
 
 
 def fault_line(fault: dict[str, Any]) -> str:
-    """One fault's row: what, when it really started (a slow fault delays the next one), and what
-    it cost. Recovery counts from the fault's start (kill, restart) or end (pause, outage)."""
+    """One fault's row: what, when it really started (its at_s, or later when an earlier fault on
+    the same target was still in progress), and what it cost. Recovery counts from the fault's
+    start (kill, restart) or end (pause, outage)."""
     recovery = fault.get("recovery_s")
     recovered = "never" if recovery is None else f"{recovery:.1f} s"
     return (f"{fault.get('action') or '?':<8} {fault.get('target') or '?':<18} at "
