@@ -88,3 +88,25 @@ def _fault_events(experiment_id: str) -> list[dict[str, Any]]:
             cur.execute("SELECT attrs FROM events WHERE experiment_id = %s AND kind = 'fault' "
                         "ORDER BY ts", (experiment_id,))
             return [row[0] for row in cur.fetchall()]
+
+
+@pytest.mark.timeout(1200)
+def test_a_slow_fault_does_not_delay_the_next_one(endpoints) -> None:
+    """A JobManager restart (which waits for the scoring job's resubmission, tens of seconds)
+    does not hold back a worker pause due 5 s after it: the pause starts on its own time."""
+    spec = spec_module.apply_overrides(spec_module.load(spec_module.SPECS_DIR / "demo.yaml"),
+                                       ["name=fault-overlap", *LOAD, "arrival.duration_s=60",
+                                        "dataset.size=240"])
+    spec["faults"] = [{"at_s": 10, "action": "restart", "target": "flink-jobmanager"},
+                      {"at_s": 15, "action": "pause", "target": "worker", "duration_s": 5}]
+    spec = spec_module.validate(spec)
+    handle = runner.run_experiment(spec, label=f"fault-overlap-{uuid.uuid4().hex[:6]}")
+
+    events = {e["target"]: e for e in _fault_events(handle.experiment_ids[0])}
+    restart, pause = events["flink-jobmanager"], events["worker"]
+    assert restart["error"] is None and "scoring job" in restart["detail"], restart
+    assert pause["error"] is None and "late" not in pause["detail"], pause
+    assert 3.0 <= pause["started_at"] - restart["started_at"] <= 7.0, (restart, pause)
+    assert 4.5 <= pause["ended_at"] - pause["started_at"] <= 8.0, pause
+    run = runner.run_status(handle.label)
+    assert run is not None and run.status == "finished", run
