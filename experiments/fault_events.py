@@ -5,9 +5,10 @@ The load process records every injected fault as a ``fault`` event of its experi
 the fault is a PostgreSQL kill or restart, or the database is otherwise away, that write fails.
 :class:`FaultEventLog` keeps such an event in a queue instead of dropping it:
 
-1. the write is tried once at once (through :meth:`Database.run`, a short deadline: the fault
-   schedule waits for it); a failure is logged once per event, and the event is queued;
-2. the queue is retried on later ticks of the fault schedule, with a growing pause between tries
+1. the write is tried once at once (through :meth:`Database.run`, a short deadline: the fault's
+   own thread waits for it, never the schedule); a failure is logged once per event, and the
+   event is queued;
+2. the queue is retried by the fault schedule's events thread, with a growing pause between tries
    (:meth:`FaultEventLog.retry_at`), and once more, with a longer deadline, when the schedule ends
    (:meth:`FaultEventLog.flush`);
 3. when the load process ends (:meth:`FaultEventLog.close`) a last bounded try is made, and what
