@@ -60,6 +60,14 @@ class StackSettings(BaseSettings):
     airflow_parallelism: int = 4
     airflow_user: str = "admin"
 
+    # The optional local LLM (`make local-llm`, docs/local-llm.md): a llama.cpp server.
+    local_llm: bool | None = Field(
+        None, description="run the local-llm service under `harness up`: unset = when "
+        "`make local-llm` installed it, true = always (fails when not installed), false = never"
+    )
+    local_llm_port: int = 8088
+    local_llm_ctx: int = Field(2048, description="the local LLM's context window, in tokens")
+
     # Deadlines for readiness probes, in seconds.
     ready_timeout_s: float = 180.0
 
