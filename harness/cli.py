@@ -23,7 +23,7 @@ log = logging.getLogger("harness")
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("commands", (
         "up", "down", "status", "logs", "demo", "trigger", "run", "report", "compare", "audit",
-        "collect", "dataset", "study", "reports", "reports-index",
+        "collect", "dataset", "study", "calibrate", "reports", "reports-index",
     )),
     ("pipeline tools (operate the pipeline by hand)", (
         "pipeline", "flink", "topics", "migrate", "generate", "report-demo",
