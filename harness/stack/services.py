@@ -111,11 +111,12 @@ def infrastructure(settings: StackSettings, layout: Layout, endpoints: Endpoints
 
 
 def all_services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> list[Service]:
-    """The infrastructure, then the pipeline's own services."""
+    """The infrastructure, the optional local LLM (when installed), the pipeline's own services."""
     # Deferred, not for a cycle (pipeline_services imports only harness.stack.service): it loads
     # the pipeline's settings packages (about a second, the simulator's included), which the CLI
     # should not pay at start, and a broken one must not take `harness down` with it.
-    from harness.stack import pipeline_services
+    from harness.stack import local_llm, pipeline_services
 
     return [*infrastructure(settings, layout, endpoints),
+            *local_llm.services(settings, layout),
             *pipeline_services.services(settings, layout, endpoints)]
