@@ -3,8 +3,10 @@
 ``<home>/local-llm/manifest.json``.
 
 `harness up` runs it when the manifest is there (or ``HARNESS_LOCAL_LLM=true``; ``false`` never),
-on ``bind_host:local_llm_port``, probed on ``GET /v1/models``. It needs no API key, so its base URL
-need not be in ``HARNESS_LLM_ALLOWED_BASE_URLS`` (docs/local-llm.md).
+on ``bind_host:local_llm_port``, probed on ``GET /v1/models``. It needs no API key, but a worker
+dead-letters a record naming a base URL outside its allowlist, so while the service is declared the
+workers' ``HARNESS_LLM_ALLOWED_BASE_URLS`` also lists its base URL (:func:`allow_for_workers`;
+docs/local-llm.md#the-local-llm-service).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from foundation.layout import Layout
 from foundation.settings import StackSettings
 from harness.stack import probes
 from harness.stack.service import Service
+from pipeline.llm.settings import LLMSettings
 
 NAME = "local-llm"
 #: the name the server answers to (any name reaches its one model)
@@ -76,3 +79,14 @@ def services(settings: StackSettings, layout: Layout) -> list[Service]:
     url = f"http://{settings.host}:{settings.local_llm_port}"
     return [Service(name=NAME, command=command(manifest, settings), url=f"{url}/v1",
                     probe=probes.http_ok(f"{url}/v1/models"), phase=0, stop_wait_s=10)]
+
+
+def allow_for_workers(services: list[Service], settings: StackSettings) -> None:
+    """Add the local LLM's base URL to the workers' ``HARNESS_LLM_ALLOWED_BASE_URLS`` (beside the
+    ones configured), so that a spec naming it reaches it; nothing when it is not declared."""
+    if not any(s.name == NAME for s in services):
+        return
+    allowed = ",".join(dict.fromkeys([*LLMSettings().allowed_base_urls, base_url(settings)]))
+    for service in services:
+        if service.name.startswith("worker-"):
+            service.env = {**service.env, "HARNESS_LLM_ALLOWED_BASE_URLS": allowed}

@@ -117,6 +117,8 @@ def all_services(settings: StackSettings, layout: Layout, endpoints: Endpoints) 
     # should not pay at start, and a broken one must not take `harness down` with it.
     from harness.stack import local_llm, pipeline_services
 
-    return [*infrastructure(settings, layout, endpoints),
-            *local_llm.services(settings, layout),
-            *pipeline_services.services(settings, layout, endpoints)]
+    services = [*infrastructure(settings, layout, endpoints),
+                *local_llm.services(settings, layout),
+                *pipeline_services.services(settings, layout, endpoints)]
+    local_llm.allow_for_workers(services, settings)
+    return services

@@ -12,6 +12,7 @@ from foundation.layout import Layout
 from foundation.settings import StackSettings
 from harness.cli import build_parser
 from harness.stack import local_llm
+from harness.stack.service import Service
 
 
 def install(layout: Layout) -> Path:
@@ -62,3 +63,19 @@ def test_calibrate_command_parses():
     assert callable(args.func) and args.burst == 8 and args.repeats == 6
     with pytest.raises(SystemExit):
         build_parser().parse_args(["calibrate", "--base-url", "u", "--repeats", "0"])
+
+
+def test_the_workers_may_name_the_local_llm(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("HARNESS_LLM_ALLOWED_BASE_URLS", "https://api.example.com/v1")
+    settings, layout = StackSettings(home=tmp_path), Layout(tmp_path)
+    worker = Service(name="worker-0", command=["w"], url="u", probe=lambda: None, phase=3,
+                     env={"HARNESS_DB_DSN": "x"})
+    relay = Service(name="retry-relay", command=["r"], url="u", probe=lambda: None, phase=3)
+    local_llm.allow_for_workers([worker, relay], settings)  # not installed: nothing changes
+    assert "HARNESS_LLM_ALLOWED_BASE_URLS" not in worker.env
+    install(layout)
+    services = [*local_llm.services(settings, layout), worker, relay]
+    local_llm.allow_for_workers(services, settings)
+    assert worker.env == {"HARNESS_DB_DSN": "x", "HARNESS_LLM_ALLOWED_BASE_URLS":
+                          "https://api.example.com/v1,http://127.0.0.1:8088/v1"}
+    assert relay.env == {}
