@@ -8,7 +8,7 @@ FPY := $(FVENV)/bin/python
 HARNESS := $(VENV)/bin/harness
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up down status demo test test-unit test-integration test-e2e bench lint clean
+.PHONY: help bootstrap up down status demo test test-unit test-integration test-e2e bench lint clean local-llm
 
 help:
 	@echo "make demo   - set up everything, start the stack, run an experiment, print the report path"
@@ -45,6 +45,11 @@ test-e2e: bootstrap
 
 bench: bootstrap
 	@for b in bench/*.py; do echo "== $$b"; done; echo "run one: $(PY) bench/<name>.py (see bench/README.md)"
+
+# Optional, never part of bootstrap or CI: llama.cpp (built from source) and SmolLM2-135M into
+# $(STATE)/llm-venv for the local-llm service and `harness calibrate` (docs/local-llm.md).
+local-llm:
+	@bash scripts/local_llm.sh
 
 lint: bootstrap
 	@$(VENV)/bin/ruff check foundation harness pipeline flink experiments dags tests bench
