@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from foundation.repo import REPO_ROOT
+from harness.stack.local_llm import MODEL_ALIAS
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -63,8 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     cmd.add_argument("--base-url", required=True,
                      help="the endpoint's OpenAI-compatible base URL, e.g. http://127.0.0.1:8088/v1")
-    cmd.add_argument("--model", default="local", help="model name sent with every request "
-                     "(default: local; the local llama.cpp server answers to any)")
+    cmd.add_argument("--model", default=MODEL_ALIAS, help="model name sent with every request, "
+                     f"and the profile's name (default: {MODEL_ALIAS}, the local LLM of "
+                     "`make local-llm`, which answers to any name)")
     cmd.add_argument("--out", help="the profile file to write (default: "
                      "experiments/profiles/<model>.yaml)")
     cmd.add_argument("--report-dir", help="where the report goes (default: reports/calibrate/<model>/)")

@@ -19,7 +19,6 @@ from foundation.layout import Layout
 from foundation.settings import StackSettings
 from harness.stack import probes
 from harness.stack.service import Service
-from pipeline.llm.settings import LLMSettings
 
 NAME = "local-llm"
 #: the name the server answers to (any name reaches its one model)
@@ -86,6 +85,8 @@ def allow_for_workers(services: list[Service], settings: StackSettings) -> None:
     ones configured), so that a spec naming it reaches it; nothing when it is not declared."""
     if not any(s.name == NAME for s in services):
         return
+    from pipeline.llm.settings import LLMSettings  # the CLI imports this module at every start
+
     allowed = ",".join(dict.fromkeys([*LLMSettings().allowed_base_urls, base_url(settings)]))
     for service in services:
         if service.name.startswith("worker-"):
