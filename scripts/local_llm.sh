@@ -24,6 +24,12 @@ OUT="$STATE/local-llm"
 MANIFEST="$OUT/manifest.json"
 NICE="${HARNESS_LLM_BUILD_NICE:-19}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-1}"
+# ggml is built for this CPU (-march=native) but without AMX: these machines' CPUs list the AMX
+# instructions, yet the kernel does not let a process use their tile state, so a native build
+# dies of SIGILL (tileloadd) at the first completion. AVX-512 is kept.
+NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+export CMAKE_ARGS="${CMAKE_ARGS:--DCMAKE_C_FLAGS='$NO_AMX' -DCMAKE_CXX_FLAGS='$NO_AMX'}"
+BUILD_KEY="llama-cpp-python $LLAMA_CPP_PYTHON_VERSION, CMAKE_ARGS $CMAKE_ARGS"
 mkdir -p "$STATE/stamps" "$OUT"
 
 log() { printf '[local-llm %(%H:%M:%S)T] %s\n' -1 "$*"; }
@@ -40,15 +46,20 @@ fi
 PIP=("$LVENV/bin/python" -m pip --disable-pip-version-check)
 
 build_s=0
-if "$LVENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('llama_cpp_python') != '$LLAMA_CPP_PYTHON_VERSION')" 2>/dev/null; then
-  log "llama-cpp-python $LLAMA_CPP_PYTHON_VERSION already built"
+if [ -f "$OUT/build-key" ] && [ "$(cat "$OUT/build-key")" = "$BUILD_KEY" ]; then
+  log "llama-cpp-python $LLAMA_CPP_PYTHON_VERSION already built ($BUILD_KEY)"
 else
   log "building llama-cpp-python[server] $LLAMA_CPP_PYTHON_VERSION from its sdist" \
-      "(nice $NICE, $CMAKE_BUILD_PARALLEL_LEVEL build job(s); 10-30 min on 2 busy cores)"
+      "(nice $NICE, $CMAKE_BUILD_PARALLEL_LEVEL build job(s); about 25 min on 2 busy cores)"
   start=$(date +%s)
-  nice -n "$NICE" "${PIP[@]}" install -q --no-binary llama-cpp-python \
+  # not installed until it is built and checked: `harness up` must not start a half-built one
+  rm -f "$MANIFEST" "$OUT/build-key"
+  # a build with other CMAKE_ARGS goes first; --no-cache-dir: pip's wheel cache would hand it back
+  "${PIP[@]}" uninstall -q -y llama-cpp-python 2>/dev/null || true
+  nice -n "$NICE" "${PIP[@]}" install -q --no-cache-dir --no-binary llama-cpp-python \
     "llama-cpp-python[server]==$LLAMA_CPP_PYTHON_VERSION"
   build_s=$(( $(date +%s) - start ))
+  printf '%s' "$BUILD_KEY" >"$OUT/build-key"
   log "built in ${build_s} s"
 fi
 
@@ -80,6 +91,18 @@ data = {
 }
 manifest.write_text(json.dumps(data, indent=2) + "\n")
 print(json.dumps(data, indent=2))
+PY
+log "checking that the build answers (one token)"
+"$LVENV/bin/python" - "$MANIFEST" <<'PY' || { rm -f "$MANIFEST" "$OUT/build-key"; log "the build does not run: see above"; exit 1; }
+"""One completion of one token: a build for instructions the CPU will not run dies here."""
+import json
+import sys
+
+from llama_cpp import Llama
+
+model = json.loads(open(sys.argv[1]).read())["model_path"]
+out = Llama(model_path=model, n_ctx=256, verbose=False).create_completion("Hello", max_tokens=1)
+print("ok:", out["usage"])
 PY
 script_hash >"$STATE/stamps/local-llm"
 log "installed: $MANIFEST (harness up starts the local-llm service from it)"
