@@ -9,7 +9,8 @@ parameters come back.
   the lognormal tail) over the median latency of each completion-token count; what is left after subtracting it is a shifted lognormal, whose shift
   (``fixed_s``), median and sigma come from three of its quantiles (10%, 50%, 90%), closed form:
   ``q(p) = fixed + median * exp(sigma * z_p)``.
-- :func:`fit_concurrency`: parallel slots and queueing from 1, 2, 4, 8 requests in flight.
+- :func:`fit_concurrency`: parallel slots (the best throughput, completions over each step's wall
+  time, over the one-at-a-time throughput) and queueing from 1, 2, 4, 8 requests in flight.
 - :func:`classify_overload`: what a burst did: queued, rejected (429, 503, other 5xx), timed out.
 - :func:`check_tokens`: whether the usage fields are present and consistent.
 - :func:`fit_answer_words`: the simulator's answer length (``quality.min_words/max_words``), so its
@@ -74,8 +75,9 @@ def theil_sen_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
 
 def fit_shifted_lognormal(values: Sequence[float]) -> tuple[float, float, float]:
     """``(shift, median, sigma)`` of ``shift + lognormal(median, sigma)`` from the 10%, 50% and 90%
-    quantiles. A negative shift, or quantiles too close to tell a spread, fall back to no shift
-    and the log-moments of the values."""
+    quantiles. When they do not fit one (a negative shift: the lower tail is the longer one, as
+    when a few requests were slowed down), no shift, the median, and the spread of the upper half,
+    ``ln(q90 / q50) / z90``, which values near zero cannot blow up as the log-moments would."""
     q10, q50, q90 = (quantile(values, p) for p in (0.1, 0.5, 0.9))
     upper, lower = q90 - q50, q50 - q10
     if lower > 1e-9 and upper > lower * (1 + 1e-6):
@@ -84,11 +86,9 @@ def fit_shifted_lognormal(values: Sequence[float]) -> tuple[float, float, float]
         shift = q50 - median
         if shift >= 0 and sigma <= 5:
             return shift, median, sigma
-    positive = [v for v in values if v > 0]
-    if len(positive) < 2:
-        return 0.0, max(q50, 0.0), 0.0
-    logs = [math.log(v) for v in positive]
-    return 0.0, math.exp(statistics.median(logs)), min(statistics.stdev(logs), 5.0)
+    if q50 <= 0:
+        return 0.0, 0.0, 0.0
+    return 0.0, q50, min(math.log(q90 / q50) / Z90, 5.0)
 
 
 def fit_latency(samples: Sequence[Sample]) -> LatencyFit:
@@ -139,15 +139,27 @@ class ConcurrencyFit:
         return self.levels[-1].median_s / self.levels[0].median_s
 
 
+def throughput(level: Sequence[Sample], in_flight: int) -> float:
+    """Completions per second of one concurrency level: over the step's wall time when the
+    samples know their start, else ``k / median latency`` (a closed loop of ``k`` lanes, which
+    overstates a short loop's throughput: its first requests find the slots free)."""
+    if all(s.started_at > 0 for s in level):
+        wall = max(s.ended_at for s in level) - min(s.started_at for s in level)
+        if wall > 0:
+            return len(level) / wall
+    return in_flight / statistics.median(s.latency_s for s in level)
+
+
 def fit_concurrency(samples: Sequence[Sample]) -> ConcurrencyFit:
-    """Slots and queueing from the ``concurrency`` phase; a closed loop of ``k`` lanes keeps ``k``
-    requests in flight, so its throughput is ``k / median latency``."""
-    by_level: dict[int, list[float]] = {}
+    """Slots and queueing from the ``concurrency`` phase: the slots are the best throughput over
+    the one-at-a-time one; the requests queue when the latency grows with the requests in flight."""
+    by_level: dict[int, list[Sample]] = {}
     for s in samples:
         if s.phase == "concurrency" and s.ok:
-            by_level.setdefault(s.concurrency, []).append(s.latency_s)
-    levels = tuple(Level(k, statistics.median(v), k / statistics.median(v), len(v))
-                   for k, v in sorted(by_level.items()) if statistics.median(v) > 0)
+            by_level.setdefault(s.concurrency, []).append(s)
+    levels = tuple(Level(k, statistics.median(s.latency_s for s in v), throughput(v, k), len(v))
+                   for k, v in sorted(by_level.items())
+                   if statistics.median(s.latency_s for s in v) > 0)
     if not levels:
         return ConcurrencyFit((), 0, False)
     base = levels[0].throughput / levels[0].in_flight

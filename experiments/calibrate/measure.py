@@ -54,11 +54,12 @@ async def _one(client: ChatClient, step: Step, prompt: str, timeout_s: float) ->
         attempt = exc.attempt
         return Sample(step.phase, step.concurrency, step.max_tokens, attempt.latency_s,
                       outcome_of(attempt.status, False, attempt.message or ""), attempt.status,
-                      attempt.prompt_tokens, attempt.completion_tokens, None, attempt.retry_after_s)
+                      attempt.prompt_tokens, attempt.completion_tokens, None, attempt.retry_after_s,
+                      attempt.started_at)
     attempt = completion.attempt
     return Sample(step.phase, step.concurrency, step.max_tokens, attempt.latency_s, "ok",
                   attempt.status, attempt.prompt_tokens, attempt.completion_tokens,
-                  completion.finish_reason)
+                  completion.finish_reason, started_at=attempt.started_at)
 
 
 async def run_step(client: ChatClient, step: Step, prompts: Iterator[str], timeout_s: float) -> list[Sample]:

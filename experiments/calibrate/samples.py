@@ -44,6 +44,13 @@ class Sample:
     completion_tokens: int | None = None
     finish_reason: str | None = None
     retry_after_s: float | None = None
+    started_at: float = 0.0
+    """When the request was sent (epoch seconds; 0 = unknown): a step's wall time, hence its
+    throughput."""
+
+    @property
+    def ended_at(self) -> float:
+        return self.started_at + self.latency_s
 
     @property
     def ok(self) -> bool:

@@ -191,3 +191,38 @@ def test_outcome_of():
     assert outcome_of(400, False) == "4xx"
     assert outcome_of(None, False, "timeout: read") == "timeout"
     assert outcome_of(None, False, "connection error: refused") == "connection_error"
+
+
+def serial_closed_loop(service_s: float, levels=(1, 2, 4, 8), rounds: int = 2) -> list[Sample]:
+    """One slot, k lanes, 2k requests: the first wave waits 1..k services, later ones k each."""
+    out, now = [], 1000.0
+    for k in levels:
+        lanes = [now] * k  # when each lane's next request is sent
+        free = now          # when the server's one slot is free
+        for i in range(rounds * k):
+            lane = i % k
+            start = lanes[lane]
+            free = max(free, start) + service_s
+            out.append(Sample("concurrency", k, 32, free - start, "ok", 200, 10, 32, "length",
+                              started_at=start))
+            lanes[lane] = free
+        now = free + 1.0
+    return out
+
+
+def test_fit_concurrency_reads_a_serial_server_from_the_wall_time():
+    samples = serial_closed_loop(2.0)
+    fit = fit_concurrency(samples)
+    assert fit.slots == 1 and fit.queueing
+    assert [round(lv.throughput, 3) for lv in fit.levels] == [0.5] * 4
+    # without start times: k / median latency
+    unknown = [Sample(**{**s.to_dict(), "started_at": 0.0}) for s in samples]
+    assert fit_concurrency(unknown).slots == 1
+
+
+def test_shifted_lognormal_fallback_is_not_blown_up_by_values_near_zero():
+    values = [0.001, 0.3, 0.5, 0.5, 0.52, 0.55, 0.6, 0.62, 0.7]  # a long lower tail
+    shift, median, sigma = fit_shifted_lognormal(values)
+    assert shift == 0.0 and median == pytest.approx(0.52)
+    assert 0 < sigma < 0.3
+    assert fit_shifted_lognormal([0.0, 0.0, 0.0]) == (0.0, 0.0, 0.0)
