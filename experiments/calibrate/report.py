@@ -22,6 +22,7 @@ from experiments.calibrate.run import BASE_PROFILE, COMPARED, Calibration, laten
 from experiments.calibrate.samples import Sample
 from experiments.report.plot_axes import duration_axis, format_duration, no_data
 from experiments.report.plots import save_figure
+from foundation.repo import REPO_ROOT
 
 #: the spec the fitted profile's file builds on (its load, retry policy, scoring)
 BASE_SPEC = "demo"
@@ -33,6 +34,14 @@ def profile_name(model: str) -> str:
     """A file name from a model name: ``SmolLM2-135M-Instruct.Q4_1.gguf`` -> ``smollm2-135m-instruct-q4-1``."""
     stem = re.sub(r"\.gguf$", "", model.rsplit("/", 1)[-1], flags=re.IGNORECASE)
     return re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")[:60] or "endpoint"
+
+
+def shown(path: Path) -> str:
+    """A path as the report names it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _when(at: float) -> str:
@@ -179,8 +188,8 @@ def write(cal: Calibration, profile_path: Path, report_dir: Path) -> Path:
     report_dir.mkdir(parents=True, exist_ok=True)
     profile_path.parent.mkdir(parents=True, exist_ok=True)
     md = report_dir / "report.md"
-    profile_path.write_text(profile_document(cal, str(md)))
+    profile_path.write_text(profile_document(cal, shown(md)))
     save_figure(latency_figure(cal.measured, cal.simulated, cal.distances), report_dir / "latency.png")
     (report_dir / "calibration.json").write_text(json.dumps(calibration_json(cal), indent=1) + "\n")
-    md.write_text(markdown(cal, str(profile_path)))
+    md.write_text(markdown(cal, shown(profile_path)))
     return md

@@ -33,8 +33,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     for phase, d in result.distances.items():
         print(f"{phase}: measured median {d.median_measured_s:.3f} s, simulated "
               f"{d.median_simulated_s:.3f} s (ratio {d.median_ratio:.2f}), KS {d.ks:.3f}")
-    print(f"profile: {out}")
-    print(f"report: {md}")
+    print(f"profile: {report.shown(out)}")
+    print(f"report: {report.shown(md)}")
     return EXIT_OK
 
 

@@ -162,3 +162,10 @@ def spec_module_demo() -> Path:
     from foundation.repo import REPO_ROOT
 
     return REPO_ROOT / "experiments" / "specs" / "demo.yaml"
+
+
+def test_paths_inside_the_repository_are_shown_relative(tmp_path: Path):
+    from foundation.repo import REPO_ROOT
+
+    assert report.shown(REPO_ROOT / "experiments" / "profiles" / "x.yaml") == "experiments/profiles/x.yaml"
+    assert report.shown(tmp_path / "x.yaml") == str(tmp_path / "x.yaml")
