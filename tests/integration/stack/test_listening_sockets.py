@@ -130,7 +130,8 @@ def test_the_taskmanager_runs_the_patched_flink_python_jar(stack, endpoints):
                 opened.add(os.readlink(fd))
             except OSError:
                 continue
-    python_jars = sorted(path for path in opened if "flink-python" in Path(path).name)
+    python_jars = sorted(path for path in opened
+                         if Path(path).name.startswith("flink-python") and path.endswith(".jar"))
     assert python_jars == [str(patched.resolve())], \
         "restart the stack after bootstrap (harness down && harness up)"
 
