@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.stack.marks import parse_environ  # one parser of /proc/<pid>/environ
+
 PROC = Path("/proc")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -53,14 +55,6 @@ def parse_rollup(text: str) -> tuple[int, int]:
     return values["Rss:"], values["Pss:"]
 
 
-def parse_environ(raw: bytes) -> dict[str, str]:
-    """/proc/<pid>/environ: NUL-separated KEY=VALUE items."""
-    env: dict[str, str] = {}
-    for item in raw.split(b"\0"):
-        key, sep, value = item.partition(b"=")
-        if sep and key:
-            env[key.decode(errors="replace")] = value.decode(errors="replace")
-    return env
 
 
 def read_stat(pid: int, proc: Path = PROC) -> Stat | None:

@@ -46,6 +46,11 @@ def _environ(proc: Path, pid: int) -> dict[str, str] | None:
         raw = (proc / str(pid) / "environ").read_bytes()
     except OSError:
         return None
+    return parse_environ(raw)
+
+
+def parse_environ(raw: bytes) -> dict[str, str]:
+    """/proc/<pid>/environ: NUL-separated KEY=VALUE items (blank and valueless ones skipped)."""
     env: dict[str, str] = {}
     for item in raw.split(b"\0"):
         key, sep, value = item.partition(b"=")
