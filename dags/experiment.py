@@ -53,8 +53,10 @@ def experiment() -> None:
         try:
             return validate_conf(context["params"])
         except SpecError as exc:
-            problems = "\n".join(f"- {problem}" for problem in exc.errors)
-            set_note("experiment", context["dag_run"].run_id, f"Invalid spec:\n{problems}")
+            # The run's header shows a note's first line: the first problem goes there.
+            first, *more = exc.errors or [str(exc)]
+            rest = "".join(f"\n- {problem}" for problem in more)
+            set_note("experiment", context["dag_run"].run_id, f"Invalid spec: {first}{rest}")
             raise AirflowFailException(str(exc)) from None
 
     @task(multiple_outputs=True)

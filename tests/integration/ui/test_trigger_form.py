@@ -32,12 +32,15 @@ from experiments.params import param_schemas
 from harness.airflow_api import TERMINAL_STATES, AirflowClient, AirflowError
 from harness.browser import Screenshots
 from harness.stack.endpoints import Endpoints
+from pipeline.waiting import wait_until
 
 DAG_ID = "experiment"
 # Fields checked one by one, from different sections of the form.
 CHECKED = ("name", "arrival_rate", "arrival_duration_s", "llm_profile", "retry_base_s",
            "scoring_threshold")
 LOAD_DURATION_S = 2  # set in the form: if the run got far, its load would be tiny
+RUN_FAILS_WITHIN_S = 420  # validate fails at once; collect_and_report (all_done) then fails on
+# the missing registration through its retries before finalize ends the run (about 3 min)
 
 
 def deployed_params(airflow: AirflowClient) -> dict[str, dict[str, Any]]:
@@ -218,3 +221,42 @@ def test_the_form_enforces_bounds_and_lists_choices(endpoints: Endpoints, airflo
         expect(chosen.or_(page.get_by_role("option", name=label)).first).to_be_visible()
     screenshots.take(page, "form-retry-on")
     page.keyboard.press("Escape")
+
+
+def test_a_value_the_model_refuses_fails_the_run_naming_the_field(
+        endpoints: Endpoints, airflow: AirflowClient, page: Page, screenshots: Screenshots,
+        run_name: str) -> None:
+    """A rate of 0 passes the browser (its minimum is 0: Airflow's form has no strict bound) but
+    not the spec model (rate > 0): the run fails at once in `validate`, and the run's page shows a
+    note naming the field by its title and dotted path, not a schema dump."""
+    airflow.wait_for_dag(DAG_ID)
+    params = deployed_params(airflow)
+    log_in(page, endpoints.airflow_url, endpoints.airflow_user, endpoints.airflow_password)
+    submit_login(page)
+    open_dag(page, DAG_ID)
+    dialog = open_trigger_form(page, DAG_ID)
+    open_section(dialog, None)
+    form_field(dialog, params["name"]["schema"]["title"]).get_by_role("textbox").fill(run_name)
+    open_section(dialog, params["arrival_rate"]["schema"]["section"])
+    rate = form_field(dialog, params["arrival_rate"]["schema"]["title"]).get_by_role("spinbutton")
+    rate.fill("0")
+    rate.press("Tab")
+    expect(rate).to_have_value("0")
+    submit = dialog.get_by_role("button", name="Trigger", exact=True)
+    submit.scroll_into_view_if_needed()
+    expect(submit).to_be_enabled(timeout=STEP_TIMEOUT_MS)
+    submit.click()
+
+    run_id = run_id_from_url(page, DAG_ID)
+    state = wait_until(
+        lambda: (s := airflow.get_run(DAG_ID, run_id).state) in TERMINAL_STATES and s,
+        RUN_FAILS_WITHIN_S, what=f"run {run_id} to end")
+    assert state == "failed"
+    page.reload()
+    title = params["arrival_rate"]["schema"]["title"]
+    # the run's header shows the note's first line, which names the first problem
+    expect(page.get_by_text(f"{title} (arrival.rate)", exact=False).first).to_be_visible(
+        timeout=UI_TIMEOUT_MS)
+    screenshots.take(page, "refused-run-note")
+    note = airflow.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}").json().get("note") or ""
+    assert f"{title} (arrival.rate)" in note and "properties" not in note, note
