@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "all":
         faults = [{"at_s": args.first_at + i * args.spacing, **fault}
                   for i, (_, fault) in enumerate(SCENARIOS)]
-        duration = args.duration or args.first_at + len(SCENARIOS) * args.spacing
+        # the load outlasts the last fault's duration by 30 s, so its recovery can be measured
+        last_ends = (len(SCENARIOS) - 1) * args.spacing + SCENARIOS[-1][1].get("duration_s", 0) + 30
+        duration = args.duration or args.first_at + max(len(SCENARIOS) * args.spacing, last_ends)
         run("faults-all", faults, args.rate, duration)
     else:
         for title, fault in SCENARIOS:
