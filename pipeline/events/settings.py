@@ -30,7 +30,11 @@ class EventSinkSettings(ServiceEnvSettings):
     batch_size: int = Field(
         default=2000, ge=1, le=50_000, description="events per database transaction"
     )
-    poll_timeout_s: float = Field(default=0.2, gt=0, le=10)
+    poll_timeout_s: float = Field(
+        default=0.2, gt=0, le=10,
+        description="how long a batch may fill before its transaction (telemetry is not on any "
+        "question's path, so the sink batches for fewer commits)",
+    )
     health_host: str = "127.0.0.1"
     health_port: int = Field(
         default=8092, ge=0, le=65535, description="GET /health; 0 = any free port"

@@ -73,6 +73,7 @@ def build_sink_loop(
     return ConsumeLoop(
         consumer, [topics.events.name], decode_event_message, EventSinkHandler(db, dlq),
         stage="sink", stop=stop, batch_size=sink.batch_size, poll_timeout_s=sink.poll_timeout_s,
+        fill_batches=True,
         heartbeat=heartbeat,
     )
 

@@ -8,6 +8,9 @@ consume -> decode -> handle -> make outputs durable -> commit.
   acknowledged) before it returns; only then are the offsets committed. A handler failure is
   retried with backoff on the same batch, then re-raised (the supervisor restarts the service,
   which re-reads from the last commit: at-least-once, made exact by idempotent writes).
+* Latency first by default: a batch is what has arrived (:func:`~pipeline.kafka.fetch.consume_ready`);
+  ``fill_batches`` waits up to the poll timeout for a full batch instead (fewer, larger
+  transactions where latency does not matter: the event sink).
 * A stop request (SIGTERM) lets the current batch finish and commit before the consumer closes.
 """
 
@@ -23,6 +26,7 @@ from typing import Generic, TypeVar
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from pipeline.kafka.commit import commit_offsets
+from pipeline.kafka.fetch import consume_ready
 from pipeline.kafka.health import Heartbeat
 from pipeline.kafka.produce import produce
 from pipeline.kafka.records import Coordinates, Decoded, check_message_error, dead_letter_for
@@ -100,6 +104,7 @@ class ConsumeLoop(Generic[T]):
         stop: threading.Event | None = None,
         batch_size: int = 500,
         poll_timeout_s: float = 0.5,
+        fill_batches: bool = False,
         heartbeat: Heartbeat | None = None,
         max_handler_attempts: int = 6,
         retry_backoff_s: float = 0.5,
@@ -114,6 +119,7 @@ class ConsumeLoop(Generic[T]):
         self.stop = stop or threading.Event()
         self.batch_size = batch_size
         self.poll_timeout_s = poll_timeout_s
+        self.fill_batches = fill_batches
         self.heartbeat = heartbeat or Heartbeat(stage)
         self.max_handler_attempts = max_handler_attempts
         self.retry_backoff_s = retry_backoff_s
@@ -138,7 +144,10 @@ class ConsumeLoop(Generic[T]):
 
     def run_once(self) -> int:
         """Consume, handle and commit one batch; returns the number of records in it."""
-        messages = self.consumer.consume(self.batch_size, self.poll_timeout_s)
+        if self.fill_batches:  # throughput over latency: wait up to the timeout for a full batch
+            messages = self.consumer.consume(self.batch_size, self.poll_timeout_s)
+        else:
+            messages = consume_ready(self.consumer, self.batch_size, self.poll_timeout_s)
         self.heartbeat.beat()
         if not messages:
             return 0

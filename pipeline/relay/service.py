@@ -26,6 +26,7 @@ from pipeline.events import hops as H
 from pipeline.events.emitter import EventEmitter
 from pipeline.kafka.clients import make_consumer, make_producer, scoped_group_id
 from pipeline.kafka.commit import commit_offsets
+from pipeline.kafka.fetch import consume_ready
 from pipeline.kafka.health import HealthServer, Heartbeat
 from pipeline.kafka.loop import DeliveryError
 from pipeline.kafka.produce import produce
@@ -98,7 +99,7 @@ class Relay:
             if key not in self.schedule:
                 self.consumer.resume([TopicPartition(parked.topic, parked.partition)])
         timeout = 0.0 if rnd.commits else self.schedule.wait_s(self.clock(), self.settings.max_wait_s)
-        messages = self.consumer.consume(self.settings.batch_size, timeout)
+        messages = consume_ready(self.consumer, self.settings.batch_size, timeout)
         self.heartbeat.beat()
         self.heartbeat.count("polls")
         by_partition: dict[tuple[str, int], deque[Message]] = {}

@@ -31,8 +31,8 @@ class StorageSettings(ServiceEnvSettings):
         default=0.05,
         gt=0,
         le=10,
-        description="longest wait for a batch to fill: at low rates every answer waits this long "
-        "before its transaction (0.2 s made storage 0.24 s of the median end-to-end latency)",
+        description="longest wait for a record when none has arrived (the loop never waits for "
+        "a batch to fill: a batch is what has arrived, up to batch_size)",
     )
     health_host: str = "127.0.0.1"
     health_port: int = Field(

@@ -28,6 +28,7 @@ from pipeline.events import hops as H
 from pipeline.events.emitter import EventEmitter
 from pipeline.kafka.aio import AsyncProducer, DeliveryFailed, consumer_executor
 from pipeline.kafka.commit import commit_offsets
+from pipeline.kafka.fetch import consume_ready
 from pipeline.kafka.health import Heartbeat
 from pipeline.kafka.offsets import OffsetTracker, Ticket
 from pipeline.kafka.records import Coordinates, check_message_error, dead_letter_for
@@ -110,7 +111,7 @@ class WorkerService:
                 await self._flow_control()
                 free = self.settings.pending_limit - len(self.tasks)
                 batch = max(1, min(self.settings.consume_batch, free))
-                messages = await self._kafka(self.consumer.consume, batch,
+                messages = await self._kafka(consume_ready, self.consumer, batch,
                                              self.settings.poll_timeout_s)
                 for msg in messages:
                     self._start(msg)

@@ -55,6 +55,17 @@ class FakeConsumer:
         self.timeouts.append(timeout)
         return self.batches.pop(0) if self.batches else []
 
+    def poll(self, timeout: float) -> FakeMessage | None:
+        """The first record of the next batch; the rest stays for the next ``consume``. The wait
+        replaces the ``consume(n, 0)`` before it in ``timeouts`` (one entry per wait)."""
+        self.timeouts[-1] = timeout
+        batch = self.batches.pop(0) if self.batches else []
+        if not batch:
+            return None
+        if batch[1:]:
+            self.batches.insert(0, batch[1:])
+        return batch[0]
+
     def commit(self, offsets: list[Any], asynchronous: bool = True) -> None:
         self.commits.append([(o.topic, o.partition, o.offset) for o in offsets])
 
