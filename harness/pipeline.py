@@ -59,9 +59,17 @@ def ensure_services(workers: int | None = None, concurrency: int | None = None) 
 
     WORKERS and CONCURRENCY size the LLM worker fleet (an experiment's `workers` section); a
     change restarts the workers (each drains its in-flight work on SIGTERM) before the run.
+
+    With every infrastructure service external (HARNESS_EXTERNAL_*: a compose deployment,
+    docs/compose.md) and no local stack, the pipeline's services are the deployment's to run
+    and size (`--scale workers=N`): this only checks that they are healthy.
     """
     stack = Stack()
     if not stack.supervisor.running():
+        settings = stack.settings
+        if not (settings.local_kafka or settings.local_flink or settings.local_postgres):
+            _check_deployed_services(workers, concurrency)
+            return
         raise RuntimeError("the local stack is not running: start it with `harness up`")
     resized = False
     if workers is not None and concurrency is not None:
@@ -77,6 +85,16 @@ def ensure_services(workers: int | None = None, concurrency: int | None = None) 
         # restart the scheduler under it: the task is then retried)
         log.info("starting or resizing the pipeline services (not healthy: %s)", unhealthy)
         stack.up()
+
+
+def _check_deployed_services(workers: int | None, concurrency: int | None) -> None:
+    if workers is not None:
+        log.info("worker fleet asked for: %d x %s in flight; the deployment sizes it", workers,
+                 concurrency)
+    unhealthy = {name: result.detail for name, result in service_health().items() if not result.ok}
+    if unhealthy:
+        raise RuntimeError("pipeline services not healthy (run by the deployment, not the local "
+                           "stack): " + "; ".join(f"{n}: {d}" for n, d in sorted(unhealthy.items())))
 
 
 def ensure_pipeline(workers: int | None = None, concurrency: int | None = None) -> str:
