@@ -66,8 +66,7 @@ def ensure_services(workers: int | None = None, concurrency: int | None = None) 
     """
     stack = Stack()
     if not stack.supervisor.running():
-        settings = stack.settings
-        if not (settings.local_kafka or settings.local_flink or settings.local_postgres):
+        if stack.deployed_elsewhere():
             _check_deployed_services(workers, concurrency)
             return
         raise RuntimeError("the local stack is not running: start it with `harness up`")

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 AIRFLOW_PHASE = 2
 #: the secret holding the Airflow admin password (see harness.stack.endpoints)
 AIRFLOW_PASSWORD_SECRET = "airflow_admin_password"
+#: services only the local stack has (its own Airflow log server), not a deployment
+LOCAL_ONLY = frozenset({"airflow-log-server"})
 
 
 @dataclass
@@ -169,14 +171,21 @@ class Stack:
         endpoints = self.endpoints()
         infos: dict[str, dict[str, Any]] = {}
         restarts: dict[str, int] = {}
-        if self.supervisor.running():
+        supervised = self.supervisor.running()
+        if supervised:
             infos = {i["name"]: i for i in self.supervisor.infos()}
             restarts = self.supervisor.restarts()
+        # No local stack, every infrastructure service external: a deployment runs the services
+        # (docker-compose.yml), each probed where the settings say it answers.
+        deployed = not supervised and self.deployed_elsewhere()
         rows: list[ServiceStatus] = []
         for service in self.services(endpoints):
+            if deployed and service.name in LOCAL_ONLY:
+                continue
             info = infos.get(service.name)
-            state = info["statename"] if info else "NOT RUNNING"
-            result = service.probe() if state == "RUNNING" else probes.ProbeResult(False, state.lower())
+            state = info["statename"] if info else ("DEPLOYED" if deployed else "NOT RUNNING")
+            result = (service.probe() if state in ("RUNNING", "DEPLOYED")
+                      else probes.ProbeResult(False, state.lower()))
             rows.append(ServiceStatus(
                 name=service.name, url=service.url, healthy=result.ok, state=state,
                 pid=(info or {}).get("pid") or None,
@@ -189,6 +198,12 @@ class Stack:
             "airflow": {"url": endpoints.airflow_url, "username": endpoints.airflow_user,
                         "password_file": str(self.airflow_password_file())},
         }
+
+    def deployed_elsewhere(self) -> bool:
+        """Every infrastructure service external (HARNESS_EXTERNAL_*): with no local stack
+        running, the services are a deployment's (docs/compose.md), not ours to start."""
+        s = self.settings
+        return not (s.local_kafka or s.local_flink or s.local_postgres)
 
     def airflow_password_file(self) -> Path:
         """The file holding the Airflow admin password (mode 0600, made by the first `up`)."""

@@ -56,3 +56,28 @@ def test_unhealthy_deployed_service_is_named(home, monkeypatch):
 def test_local_stack_not_running_is_still_an_error(home):
     with pytest.raises(RuntimeError, match="harness up"):
         pipeline.ensure_services()
+
+
+def test_status_probes_a_deployment_without_the_local_log_server(home, monkeypatch):
+    from harness.stack.manager import Stack
+
+    external(monkeypatch)
+    probed: list[str] = []
+
+    def probe_of(name: str):
+        def probe() -> ProbeResult:
+            probed.append(name)
+            return ProbeResult(True, "ok")
+        return probe
+
+    stack = Stack()
+    services = stack.services()
+    for service in services:
+        service.probe = probe_of(service.name)
+    monkeypatch.setattr(Stack, "services", lambda self, endpoints=None: services)
+    rows = {row["name"]: row for row in stack.status()["services"]}
+    assert "airflow-log-server" not in rows
+    assert {row["state"] for row in rows.values()} == {"DEPLOYED"}
+    assert all(row["healthy"] for row in rows.values())
+    assert set(probed) == set(rows)
+
