@@ -288,7 +288,8 @@ def python_options(config: JobConfig) -> Configuration:
     records or 1 s) a backlog becomes one huge bundle: with the embedding scorer, minutes
     without output and checkpoints that time out. At low rates a bundle closes on time, so
     ``bundle_time_ms`` is how long an answer may wait for its bundle: 500 ms made the scoring hop
-    0.46 s at the median at 4 answers/s, 100 ms 0.065 s; under load bundles close on size.
+    0.46 s at the median at 4 answers/s, 100 ms 0.065 s, 10 ms 0.011 s; under load bundles close
+    on size, but each costs a round trip to the Python worker (see JobConfig.bundle_time_ms).
 
     ``buffer_timeout_ms``: a record leaves a task's output buffer when the buffer is full or after
     this long; Flink's 100 ms default put a flush wait on the hop to the sinks at low rates."""

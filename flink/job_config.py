@@ -73,14 +73,16 @@ class JobConfig(BaseModel):
         "checkpoint barrier passes, only at the end of a bundle",
     )
     bundle_time_ms: int = Field(
-        10,
+        25,
         ge=1,
         le=60_000,
         description="longest bundle, in ms: at low rates an answer waits up to this long before "
-        "the Python operator sees it (records reach Python at the bundle's end)",
+        "the Python operator sees it (records reach Python at the bundle's end). Every bundle "
+        "ends with a round trip to the Python worker: 10 ms bundles (with a 5 ms buffer timeout) "
+        "once held the job to about 10 answers/s under a 300/s load on 2 busy cores",
     )
     buffer_timeout_ms: int = Field(
-        5,
+        10,
         ge=0,
         le=10_000,
         description="longest time a record waits in a network buffer between tasks before it is "
