@@ -128,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=300.0, help="offered questions/s")
     parser.add_argument("--duration", type=float, default=40.0, help="load seconds")
-    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=5.0,
+                        help="seconds at the start of the measured run left out of its figures")
+    parser.add_argument("--warm-up", type=float, default=30.0,
+                        help="seconds of unmeasured load first, so the JVMs run compiled code "
+                             "(0: none)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=64, help="in flight per worker")
     parser.add_argument("--idle", type=float, default=10.0,
@@ -151,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = stack_runs.bench_spec("capacity-instant", profile="instant", rate=args.rate,
                                  duration_s=args.duration, warmup_s=args.warmup,
                                  workers=args.workers, concurrency=args.concurrency)
+    stack_runs.warm_up(args.warm_up, workers=args.workers, concurrency=args.concurrency)
     stack_runs.ensure(spec)
     print(f"== idle CPU over {args.idle:g} s", flush=True)
     idle = stack_runs.idle_cpu_per_s(args.idle)

@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=64, help="in flight per worker")
     parser.add_argument("--pings", type=int, default=200, help="raw Kafka round trips")
+    parser.add_argument("--warm-up", type=float, default=30.0,
+                        help="seconds of unmeasured load first, so the JVMs run compiled code "
+                             "(0: none)")
     args = parser.parse_args(argv)
 
     def spec(name: str, profile: str, rate: float) -> dict:
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                                      concurrency=args.concurrency)
 
     first = spec("floor-instant", "instant", args.rates[0])
+    stack_runs.warm_up(args.warm_up, workers=args.workers, concurrency=args.concurrency)
     stack_runs.ensure(first)
     runs: dict[float, stack_runs.Measured] = {}
     for rate in args.rates:
