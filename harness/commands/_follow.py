@@ -1,10 +1,11 @@
-"""What `harness trigger`, `harness demo` and `harness run` share while they follow a run: the
-live progress read from PostgreSQL, the DAG's task changes as notes, and the end-of-run summary
+"""What `harness trigger`, `harness demo` and `harness run` share: the spec and its overrides on
+the command line, and while they follow a run, the live progress read from PostgreSQL, the DAG's task changes as notes, and the end-of-run summary
 whose pass/fail is the exit code. A helper of the commands package: it registers no command."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,25 @@ from harness.live_progress import DEFAULT_INTERVAL_S, LiveProgress
 #: Airflow DAG run states -> the run's status, when the runs table could not be read
 _DAG_STATES = {"success": "finished", "failed": "failed"}
 _DONE = {"success", "skipped", "failed", "upstream_failed"}
+
+
+def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
+    """The positional spec file and the repeatable ``--set KEY=VALUE`` override."""
+    parser.add_argument("spec", help="a spec file, e.g. experiments/specs/demo.yaml")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a spec field, e.g. --set retry.base_s=0.5 (repeatable)")
+
+
+def load_spec(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The validated spec of ``args.spec`` with ``args.set`` applied; None after printing the
+    problem (the field's title and path) on stderr."""
+    from experiments import spec as spec_module
+
+    try:
+        return spec_module.apply_overrides(spec_module.load(args.spec), args.set or [])
+    except spec_module.SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
 
 
 def add_refresh_argument(parser: argparse.ArgumentParser) -> None:

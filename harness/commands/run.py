@@ -6,10 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 
 from experiments.run_summary import EXIT_CODES_HELP, EXIT_INVALID
-from harness.commands._follow import add_refresh_argument, end_of_run, live_progress
+from harness.commands._follow import (
+    add_refresh_argument,
+    add_spec_arguments,
+    end_of_run,
+    live_progress,
+    load_spec,
+)
 
 
 def _label(text: str) -> str:
@@ -20,14 +25,11 @@ def _label(text: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from experiments import spec as spec_module
     from experiments.runner import RunFailed, compare_with_previous, run_experiment, run_label
     from harness import pipeline
 
-    try:
-        spec = spec_module.apply_overrides(spec_module.load(args.spec), args.set or [])
-    except spec_module.SpecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    spec = load_spec(args)
+    if spec is None:
         return EXIT_INVALID
     pipeline.ensure_pipeline(workers=spec["workers"]["count"],
                              concurrency=spec["workers"]["concurrency"])
@@ -68,9 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "PostgreSQL) and a summary at the end. The stack must be up (`harness up`).",
         epilog=EXIT_CODES_HELP,
     )
-    run.add_argument("spec", help="a spec file, e.g. experiments/specs/demo.yaml")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="override a spec field, e.g. --set retry.base_s=0.5 (repeatable)")
+    add_spec_arguments(run)
     run.add_argument("--label", type=_label,
                      help="the run's name and report folder (default: <name>-<time>)")
     add_refresh_argument(run)

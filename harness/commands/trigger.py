@@ -6,12 +6,18 @@ pass/fail as the exit code (see :mod:`experiments.run_summary`)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from experiments.run_summary import EXIT_CODES_HELP, EXIT_INVALID
 from harness.airflow_api import AirflowClient, xcom_value
-from harness.commands._follow import TaskChanges, add_refresh_argument, end_of_run, live_progress
+from harness.commands._follow import (
+    TaskChanges,
+    add_refresh_argument,
+    add_spec_arguments,
+    end_of_run,
+    live_progress,
+    load_spec,
+)
 from harness.live_progress import DEFAULT_INTERVAL_S
 from harness.stack.manager import Stack, airflow_login_line
 
@@ -51,12 +57,8 @@ def trigger_and_follow(conf: dict[str, Any], timeout_s: float, wait: bool = True
 
 
 def _trigger(args: argparse.Namespace) -> int:
-    from experiments import spec as spec_module
-
-    try:
-        spec = spec_module.apply_overrides(spec_module.load(args.spec), args.set or [])
-    except spec_module.SpecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    spec = load_spec(args)
+    if spec is None:
         return EXIT_INVALID
     return trigger_and_follow(spec, args.timeout, wait=not args.no_wait, refresh_s=args.refresh)
 
@@ -72,9 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "SLO verdict, report path. The Airflow password is never printed: its file is named.",
         epilog=EXIT_CODES_HELP,
     )
-    trigger.add_argument("spec", help="a spec file, e.g. experiments/specs/demo.yaml")
-    trigger.add_argument("--set", action="append", metavar="KEY=VALUE",
-                         help="override a spec field, e.g. --set retry.base_s=0.5 (repeatable)")
+    add_spec_arguments(trigger)
     trigger.add_argument("--timeout", type=float, default=3600.0,
                          help="seconds to follow the run (default 3600)")
     trigger.add_argument("--no-wait", action="store_true",
