@@ -29,6 +29,15 @@ from harness.dag_defaults import DAG_DEFAULTS
 log = logging.getLogger(__name__)
 
 
+def registered_label() -> str | None:
+    """The run's label once `register` has pushed it, None when the run was never registered.
+
+    The two all_done tasks read it here rather than through a task argument: an argument whose
+    upstream failed fails the task before its body runs, so a refused spec used to fail
+    collect_and_report through its three retries (about 3 minutes) before the run ended."""
+    return get_current_context()["ti"].xcom_pull(task_ids="register", key="label")
+
+
 @dag(
     dag_id="experiment",
     **DAG_DEFAULTS,
@@ -85,9 +94,14 @@ def experiment() -> None:
         return start(label)
 
     @task(trigger_rule="all_done")
-    def collect_and_report(label: str) -> str:
+    def collect_and_report() -> str:
+        from airflow.exceptions import AirflowSkipException
+
         from experiments.runner import finish
 
+        label = registered_label()
+        if label is None:  # the spec was refused: nothing ran, nothing to report
+            raise AirflowSkipException("the run was never registered (its spec was refused)")
         return finish(label)
 
     @task
@@ -105,12 +119,16 @@ def experiment() -> None:
         return audit_run(label)
 
     @task(trigger_rule="all_done", retries=0)
-    def finalize(spec: dict, label: str) -> str:
+    def finalize() -> str:
         from airflow.exceptions import AirflowFailException
 
         from experiments.runner import conclude, read_audit, report_dir_for
         from harness.run_notes import describe_run, set_note
 
+        label = registered_label()
+        if label is None:  # validate's note names the refused field
+            raise AirflowFailException("the run was never registered: its spec was refused")
+        spec = get_current_context()["ti"].xcom_pull(task_ids="validate")
         run = conclude(label)
         status = run.status if run is not None else "unknown"
         reason = run.reason if run is not None else "the run was never registered"
@@ -132,10 +150,10 @@ def experiment() -> None:
     ready = ensure_pipeline(spec)
     loading = start_load(label)
     drained = WaitForRun(task_id="wait_until_terminal", run_label=label)
-    report = collect_and_report(label)
+    report = collect_and_report()
     audited = audit(label)
     compared = compare_with_previous(handle)
-    done = finalize(spec, label)
+    done = finalize()
     handle >> idle >> ready >> loading >> drained >> report >> audited >> compared >> done
 
 

@@ -39,8 +39,8 @@ DAG_ID = "experiment"
 CHECKED = ("name", "arrival_rate", "arrival_duration_s", "llm_profile", "retry_base_s",
            "scoring_threshold")
 LOAD_DURATION_S = 2  # set in the form: if the run got far, its load would be tiny
-RUN_FAILS_WITHIN_S = 420  # validate fails at once; collect_and_report (all_done) then fails on
-# the missing registration through its retries before finalize ends the run (about 3 min)
+RUN_FAILS_WITHIN_S = 150  # validate fails at once; the all_done tasks then end at once (the
+# report skipped, finalize failed): no retries on a missing registration
 
 
 def deployed_params(airflow: AirflowClient) -> dict[str, dict[str, Any]]:
@@ -252,6 +252,10 @@ def test_a_value_the_model_refuses_fails_the_run_naming_the_field(
         lambda: (s := airflow.get_run(DAG_ID, run_id).state) in TERMINAL_STATES and s,
         RUN_FAILS_WITHIN_S, what=f"run {run_id} to end")
     assert state == "failed"
+    states = {ti["task_id"]: ti["state"] for ti in airflow.task_instances(DAG_ID, run_id)}
+    assert states["validate"] == "failed"
+    assert states["collect_and_report"] == "skipped"  # nothing was registered: no retries
+    assert states["finalize"] == "failed"
     page.reload()
     title = params["arrival_rate"]["schema"]["title"]
     # the run's header shows the note's first line, which names the first problem
