@@ -8,12 +8,14 @@ FPY := $(FVENV)/bin/python
 HARNESS := $(VENV)/bin/harness
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up down status demo test test-unit test-integration test-e2e bench lint clean local-llm
+.PHONY: help bootstrap up down status demo test test-unit test-integration test-e2e bench lint clean local-llm \
+	compose-env compose-build compose-up compose-down compose-test
 
 help:
 	@echo "make demo   - set up everything, start the stack, run an experiment, print the report path"
 	@echo "make test   - set up everything, run unit, integration and e2e tests on the real stack"
 	@echo "make up | down | status | bench | lint | clean"
+	@echo "make compose-up | compose-down | compose-test  - the same system under Docker Compose (docs/compose.md)"
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -58,3 +60,23 @@ lint: bootstrap
 
 clean: down
 	rm -rf $(STATE)
+
+# The whole system under Docker Compose (docs/compose.md), on a Docker host or on podman
+# (docker/podman-host.sh first). Never part of bootstrap, `make test` or CI.
+COMPOSE := bash docker/compose.sh
+
+compose-env:  # the deployment's secrets, into .env (ignored by git) and .state/compose/
+	@python3 docker/compose-env.py
+
+compose-build: compose-env
+	@$(COMPOSE) build
+
+compose-up: compose-build  # returns once every service is healthy
+	@$(COMPOSE) up -d
+	@echo "Airflow UI: http://127.0.0.1:$${HARNESS_COMPOSE_AIRFLOW_PORT:-8080}  login: admin (password in .state/compose/secrets/airflow_admin_password)"
+
+compose-down:
+	@$(COMPOSE) down
+
+compose-test:  # build, up, the demo experiment through Airflow, report and audit checked, down -v
+	@bash docker/compose-test.sh
