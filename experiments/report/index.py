@@ -1,7 +1,9 @@
 """reports/index.html: every run (finished, failed or stopped, with why), newest first, with its
-key parameters and headline figures, filters, a Compare button; then every comparison.
+key parameters and headline figures, filters, sortable columns, a Compare button; then every
+study (reports/studies/<name>/) and every comparison.
 
-The rows are read by :mod:`experiments.report.index_rows`, the page is drawn by
+The runs are read by :mod:`experiments.report.index_rows`, the studies by
+:mod:`experiments.report.index_studies`, the page is drawn by
 :mod:`experiments.report.index_page`; `harness reports serve` (:mod:`experiments.report.serve`)
 serves it with a working Compare button.
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from experiments.report.index_page import ComparisonRow, index_html
 from experiments.report.index_rows import COMPARE_DIR, INDEX_FILE, index_rows, readable_time
+from experiments.report.index_studies import study_rows
 from experiments.report.settings import ReportSettings
 from foundation.repo import REPO_ROOT
 
@@ -62,7 +65,7 @@ def _zone_name(tz: tzinfo | None) -> str:
 
 
 def build_index(reports_root: Path | str, tz: tzinfo | None = None) -> Path:
-    """Write ``reports_root/index.html`` listing all runs and comparisons, with links.
+    """Write ``reports_root/index.html`` listing all runs, studies and comparisons, with links.
 
     Times are shown in TZ (default: this machine's local zone)."""
     root = Path(reports_root)
@@ -75,6 +78,7 @@ def build_index(reports_root: Path | str, tz: tzinfo | None = None) -> Path:
         root_arg=_as_typed(root),
         root_option="" if same_root else _as_typed(root),
         zone=_zone_name(tz),
+        studies=study_rows(root, tz),
     )
     out = root / INDEX_FILE
     out.write_text(html, encoding="utf-8")

@@ -1,5 +1,8 @@
-"""reports/index.html as a page: the runs table with filters and a Compare button, then the
-comparisons. One self-contained file (inline CSS and plain JavaScript, no external asset).
+"""reports/index.html as a page: the runs table with filters and a Compare button, the studies,
+then the comparisons. One self-contained file (inline CSS and plain JavaScript, no external asset).
+
+The runs and the studies are sortable: a click on a column's header sorts by it, a second click
+reverses (:mod:`experiments.report.index_sort`); the page is written newest first.
 
 Compare works in two places, and the page tells them apart by its own URL:
 
@@ -23,6 +26,8 @@ from html import escape
 
 from experiments.report.html import CSS
 from experiments.report.index_rows import FIGURES, INDEX_FILE, IndexRow
+from experiments.report.index_sort import SORT_CSS, SORT_SCRIPT, SortType, sort_header, sort_value
+from experiments.report.index_studies import StudyRow, StudyVerdict
 from experiments.report.validity import ValidityWarning
 
 
@@ -73,6 +78,13 @@ td.st-finished{color:#2e7d32}
 #compare-help pre{display:inline-block;margin:.3em .6em .3em 0;vertical-align:middle;white-space:pre-wrap;word-break:break-all;max-width:100%}
 #compare-error{color:#c62828;font-weight:bold}
 .muted{color:#666;font-size:.9em}
+table.studies td{vertical-align:top}
+td.verdicts{white-space:nowrap}
+.verdict{display:inline-block;border:1px solid #ccc;border-radius:3px;padding:0 .3em;margin:0 .25em .15em 0;cursor:help;white-space:nowrap}
+.v-reproduced{background:#e8f5e9;border-color:#66bb6a}
+.v-not_reproduced{background:#fdecea;border-color:#e57373}
+.v-not_testable{background:#f5f5f5}
+td.problems{color:#a33}
 """
 
 SCRIPT = r"""
@@ -184,37 +196,44 @@ SCRIPT = r"""
 })();
 """
 
-_HEADERS = (
-    "",
-    "run",
-    "started",
-    "status",
-    "reason",
-    "warnings",
-    "policy",
-    "profile",
-    "arrival / duration",
-    "workers",
-    "threshold",
-    *(label for _, label in FIGURES),
+#: the runs table's columns: (header, how it sorts; None: not sortable)
+_HEADERS: tuple[tuple[str, SortType | None], ...] = (
+    ("", None),
+    ("run", "text"),
+    ("started", "time"),
+    ("status", "text"),
+    ("reason", "text"),
+    ("warnings", "number"),
+    ("policy", "text"),
+    ("profile", "text"),
+    ("arrival / duration", "text"),
+    ("workers", "text"),
+    ("threshold", "number"),
+    *((label, "number") for _, label in FIGURES),
 )
+#: the column the runs table is written sorted by (newest first)
+_DEFAULT_SORT = "started"
 
 
-def _cell(text: str, css: str = "", second: str = "") -> str:
-    """A cell; SECOND, when given, is a muted second line (the run's duration under its start)."""
+def _cell(text: str, css: str = "", second: str = "", sort: float | str | None = None) -> str:
+    """A cell; SECOND, when given, is a muted second line (the run's duration under its start);
+    SORT is the value its column sorts by (the text itself when not given)."""
     attr = f' class="{css}"' if css else ""
     below = f"<br><span class=muted>{escape(second)}</span>" if second else ""
-    return f"<td{attr}>{escape(text)}{below}</td>"
+    key = sort_value(text if sort is None else sort)
+    return f"<td{attr}{key}>{escape(text)}{below}</td>"
 
 
 def _warnings_cell(warnings: tuple[ValidityWarning, ...] | None) -> str:
-    """Short labels, each with its sentence as the tooltip; empty when none or not known."""
+    """Short labels, each with its sentence as the tooltip; empty when none or not known. Sorts
+    by how many there are (not known: last)."""
     labels = " ".join(
         f'<span class=warn data-code="{escape(w.code, quote=True)}" '
         f'title="{escape(w.text, quote=True)}">{escape(WARNING_LABELS.get(w.code, w.code))}</span>'
         for w in warnings or ()
     )
-    return f"<td class=wrap>{labels}</td>"
+    key = sort_value(None if warnings is None else len(warnings))
+    return f"<td class=wrap{key}>{labels}</td>"
 
 
 def _warnings_state(warnings: tuple[ValidityWarning, ...] | None) -> str:
@@ -222,6 +241,12 @@ def _warnings_state(warnings: tuple[ValidityWarning, ...] | None) -> str:
     if warnings is None:
         return "unknown"
     return "some" if warnings else "none"
+
+
+def _figure_sort(row: IndexRow, key: str) -> float | str:
+    """A figure's sort value: its number, or empty (sorted last) when not measured."""
+    value = row.values.get(key)
+    return "" if value is None else value
 
 
 def _run_tr(row: IndexRow) -> str:
@@ -251,8 +276,8 @@ def _run_tr(row: IndexRow) -> str:
     css = ' class="unreadable"' if not row.comparable else ""
     cells = [
         f"<td>{pick}</td>",
-        f"<td>{name}</td>",
-        _cell(row.started, "", f"lasted {row.lasted}" if row.lasted else ""),
+        f"<td{sort_value(row.name)}>{name}</td>",
+        _cell(row.started, "", f"lasted {row.lasted}" if row.lasted else "", row.started_ts),
         _cell(row.status, f"st-{row.status}"),
         _cell(row.reason, "reason" if row.reason else ""),
         _warnings_cell(row.warnings),
@@ -261,7 +286,8 @@ def _run_tr(row: IndexRow) -> str:
         _cell(row.arrival, "", f"for {row.duration}" if row.duration else ""),
         _cell(row.workers, "num"),
         _cell(row.threshold, "num"),
-        *(_cell(row.figures.get(key, ""), "num") for key, _ in FIGURES),
+        *(_cell(row.figures.get(key, ""), "num", sort=_figure_sort(row, key))
+          for key, _ in FIGURES),
     ]
     return f"<tr {attrs}{css}>{''.join(cells)}</tr>"
 
@@ -281,7 +307,9 @@ def _runs_section(rows: Sequence[IndexRow], root_arg: str, root_option: str, zon
     if not rows:
         return "<section id=runs-section><h2>Runs</h2><p>No run reports yet.</p></section>"
     head = "".join(
-        f"<th>{escape(f'started ({zone})' if h == 'started' else h)}</th>" for h in _HEADERS
+        sort_header(f"started ({zone})" if h == "started" else h, kind,
+                    "descending" if h == _DEFAULT_SORT else None)
+        for h, kind in _HEADERS
     )
     body = "".join(_run_tr(r) for r in rows)
     filters = (
@@ -299,12 +327,13 @@ def _runs_section(rows: Sequence[IndexRow], root_arg: str, root_option: str, zon
         "<span id=copied class=muted></span></div></div>"
     )
     table = (
-        f'<div class=scroll><table id=runs class=runs data-root="{escape(root_arg, quote=True)}" '
+        f'<div class=scroll><table id=runs class="runs sortable" data-root="{escape(root_arg, quote=True)}" '
         f'data-root-option="{escape(root_option, quote=True)}">'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
     note = (
-        "<p class=note>Newest first. Figures of a run with repeats are the repeats' mean. "
+        "<p class=note>Newest first; click a column's header to sort by it, again to reverse "
+        "(empty cells last). Figures of a run with repeats are the repeats' mean. "
         "Warnings: reasons not to take a run's figures at face value; hover one for its "
         "sentence. "
         "Tick two or more runs and press Compare: served by <code>harness reports serve</code> "
@@ -312,6 +341,84 @@ def _runs_section(rows: Sequence[IndexRow], root_arg: str, root_option: str, zon
         "command.</p>"
     )
     return f"<section id=runs-section><h2>Runs</h2>{note}{filters}{table}{compare}</section>"
+
+
+#: a verdict's mark before its claim's id (the outcome in words is the tooltip's first word)
+OUTCOME_MARKS: dict[str, str] = {"reproduced": "\u2713", "not_reproduced": "\u2717",
+                                 "not_testable": "?"}
+
+#: the studies table's columns: (header, how it sorts; None: not sortable)
+_STUDY_HEADERS: tuple[tuple[str, SortType | None], ...] = (
+    ("study", "text"),
+    ("written", "time"),
+    ("cells x repeats", "number"),
+    ("verdicts", None),
+    ("missing or unreadable", "text"),
+)
+
+
+def _study_shape(row: StudyRow) -> str:
+    """``4 x 3`` and, when fewer finished, ``10 of 12 finished`` under it; empty when unknown."""
+    if row.planned is None:
+        return _cell("", sort="")
+    second = (f"{row.finished} of {row.planned} finished"
+              if row.finished is not None and row.finished < row.planned else "")
+    return _cell(f"{row.cells} x {row.repeats}", "num", second, row.planned)
+
+
+def _verdict_chip(v: StudyVerdict) -> str:
+    """A claim's id marked with its outcome; the outcome, the claim's words and the numbers as
+    its tooltip."""
+    tip = f"{v.label}: " + " ".join(t for t in (v.says, v.reason) if t)
+    return (
+        f'<span class="verdict v-{escape(v.outcome, quote=True)}" '
+        f'data-claim="{escape(v.claim, quote=True)}" title="{escape(tip, quote=True)}">'
+        f"{OUTCOME_MARKS.get(v.outcome, '?')} {escape(v.claim)}</span>"
+    )
+
+
+def _verdicts_cell(row: StudyRow) -> str:
+    """Each claim with its outcome, on one line."""
+    return f"<td class=verdicts>{' '.join(_verdict_chip(v) for v in row.verdicts)}</td>"
+
+
+def _study_tr(row: StudyRow) -> str:
+    name = escape(row.name)
+    if row.name != row.folder:
+        name += f' <span class=muted>{escape(row.folder)}</span>'
+    if row.has_report:
+        name = f'<a href="{escape(row.href, quote=True)}">{name}</a>'
+    problems = "; ".join(row.problems)
+    return (
+        f'<tr data-study="{escape(row.folder, quote=True)}" '
+        f'data-complete="{"no" if row.problems else "yes"}">'
+        f"<td{sort_value(row.name)}>{name}</td>"
+        f"{_cell(row.written, '', '', row.written_ts)}"
+        f"{_study_shape(row)}{_verdicts_cell(row)}"
+        f"{_cell(problems, 'problems' if problems else '')}</tr>"
+    )
+
+
+def _studies_section(studies: Sequence[StudyRow], zone: str) -> str:
+    if not studies:
+        return ("<section id=studies><h2>Studies</h2><p>No studies yet "
+                "(<code>harness study NAME</code> writes them).</p></section>")
+    head = "".join(
+        sort_header(f"written ({zone})" if h == "written" else h, kind,
+                    "descending" if h == "written" else None)
+        for h, kind in _STUDY_HEADERS
+    )
+    note = (
+        "<p class=note>Each study's cells x repeats (and how many finished when not all did), "
+        "and each claim's verdict: \u2713 reproduced, \u2717 not reproduced, ? not testable "
+        "here; hover one for the claim and its numbers. A study folder missing a file, or whose "
+        "<code>study.json</code> does not read, says so.</p>"
+    )
+    return (
+        f"<section id=studies><h2>Studies</h2>{note}<div class=scroll>"
+        f'<table id=studies-table class="studies sortable"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(_study_tr(r) for r in studies)}</tbody></table></div></section>"
+    )
 
 
 def _comparisons_section(comparisons: Sequence[ComparisonRow]) -> str:
@@ -336,18 +443,21 @@ def index_html(
     root_arg: str,
     root_option: str = "",
     zone: str = "local",
+    studies: Sequence[StudyRow] = (),
 ) -> str:
     """The page. ROOT_ARG is the reports root as `harness compare` should be given it (run
     paths are ``ROOT_ARG/<folder>``); ROOT_OPTION, when not empty, is passed as
     ``--reports-root`` so the comparison lands beside this index; ZONE names the time zone of
     the start times."""
-    subtitle = f"{len(rows)} runs, {len(comparisons)} comparisons"
+    subtitle = f"{len(rows)} runs, {len(studies)} studies, {len(comparisons)} comparisons"
     return (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Experiment reports</title><style>{CSS}{PAGE_CSS}</style></head><body><main>"
-        f"<h1>Experiment reports</h1><p class=subtitle>{escape(subtitle)}</p>"
-        '<nav><a href="#runs-section">Runs</a><a href="#comparisons">Comparisons</a></nav>'
-        f"{_runs_section(rows, root_arg, root_option, zone)}{_comparisons_section(comparisons)}"
-        f"</main><script>{SCRIPT}</script></body></html>\n"
+        f"<title>Experiment reports</title><style>{CSS}{PAGE_CSS}{SORT_CSS}</style></head>"
+        f"<body><main><h1>Experiment reports</h1><p class=subtitle>{escape(subtitle)}</p>"
+        '<nav><a href="#runs-section">Runs</a><a href="#studies">Studies</a>'
+        '<a href="#comparisons">Comparisons</a></nav>'
+        f"{_runs_section(rows, root_arg, root_option, zone)}{_studies_section(studies, zone)}"
+        f"{_comparisons_section(comparisons)}"
+        f"</main><script>{SCRIPT}</script><script>{SORT_SCRIPT}</script></body></html>\n"
     )

@@ -15,6 +15,7 @@ shows what it has and leaves the rest empty rather than failing.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -40,6 +41,8 @@ FIGURES: tuple[tuple[str, str], ...] = (
 )
 #: the folder of comparisons under the reports root (never a run)
 COMPARE_DIR = "compare"
+#: the folder of study reports under the reports root (never a run)
+STUDIES_DIR = "studies"
 INDEX_FILE = "index.html"
 UNREADABLE = "unreadable"
 
@@ -70,6 +73,8 @@ class IndexRow:
     threshold: str = ""
     #: headline key -> formatted value (``n/a`` when not measured)
     figures: dict[str, str] = field(default_factory=dict)
+    #: headline key -> the figure as a number (None when not measured), what the page sorts by
+    values: dict[str, float | None] = field(default_factory=dict)
     has_report: bool = False
     #: the run's validity warnings; None when they could not be computed (or the run is
     #: unreadable), which is not the same as none
@@ -147,12 +152,15 @@ def _workers(spec: Mapping[str, Any]) -> str:
     return f"{count} x {concurrency}" if concurrency is not None else str(count)
 
 
-def _figure(m: RunMetrics, key: str) -> str:
-    """The repeats' mean when the run has repeats, else the run's own value."""
+def _figure(m: RunMetrics, key: str) -> float | None:
+    """The repeats' mean when the run has repeats, else the run's own value; None when not
+    measured (or not a finite number)."""
     repeats = m.repeat_stats()
     stat = repeats.metrics.get(key) if repeats is not None else None
     value = stat.mean if stat is not None and stat.mean is not None else m.headline.get(key)
-    return format_value(key, value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _reason(m: RunMetrics) -> str:
@@ -190,6 +198,7 @@ def run_row(run_dir: Path, tz: tzinfo | None = None,
     threshold = m.run.score_threshold
     if threshold is None:
         threshold = _get(spec, "scoring.threshold", "flink.threshold")
+    values = {key: _figure(m, key) for key, _ in FIGURES}
     return IndexRow(
         folder=run_dir.name,
         name=m.run.run_name or run_dir.name,
@@ -205,18 +214,20 @@ def run_row(run_dir: Path, tz: tzinfo | None = None,
         duration=readable_duration(duration) if _number(duration) else "",
         workers=_workers(spec),
         threshold=_number(threshold),
-        figures={key: _figure(m, key) for key, _ in FIGURES},
+        figures={key: format_value(key, value) for key, value in values.items()},
+        values=values,
         has_report=has_report,
         warnings=_warnings(m, run_dir, warnings_of),
     )
 
 
 def run_folders(root: Path) -> list[Path]:
-    """Every run folder directly under ROOT: a folder holding metrics.json, except compare/."""
+    """Every run folder directly under ROOT: a folder holding metrics.json, except compare/ and
+    studies/."""
     return [
         path.parent
         for path in root.glob(f"*/{METRICS_FILE}")
-        if path.parent.name != COMPARE_DIR and path.parent.is_dir()
+        if path.parent.name not in (COMPARE_DIR, STUDIES_DIR) and path.parent.is_dir()
     ]
 
 

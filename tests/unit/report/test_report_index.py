@@ -116,8 +116,11 @@ def test_the_page_has_filters_checkboxes_and_the_compare_command(root: Path) -> 
     table = html[html.index("<table id=runs"):html.index("</table>")]
     order = [m.group(1) for m in re.finditer(r'<tr data-folder="([^"]+)"', table)]
     assert order == ["newest", "broken", "old", "garbled"]
-    assert "<th>started (CET)</th>" in html
-    assert "<td>2026-12-02 00:23<br><span class=muted>lasted 1 h 02 min</span></td>" in html
+    assert ('<th data-sort-type="time" aria-sort="descending">started (CET)'
+            "<span class=arrow aria-hidden=true></span></th>") in html  # newest first
+    newest_ts = (START + timedelta(minutes=13)).timestamp()
+    assert (f'<td data-sort="{newest_ts!r}">2026-12-02 00:23'
+            "<br><span class=muted>lasted 1 h 02 min</span></td>") in html
     for select in ("f-status", "f-profile", "f-policy"):
         assert f'<select id="{select}"' in html
     assert '<option value="brownout">brownout</option>' in html
@@ -143,7 +146,7 @@ def test_rows_carry_their_validity_warnings(root: Path) -> None:
 
 def test_the_page_shows_warnings_as_labels_with_their_sentence(root: Path) -> None:
     html = build_index(root, CET).read_text()
-    assert "<th>warnings</th>" in html
+    assert '<th data-sort-type="number">warnings<span class=arrow' in html
     broken = re.search(r'<tr data-folder="broken"[^>]*>.*?</tr>', html)
     assert broken is not None and 'data-warnings="some"' in broken.group(0)
     labels = re.findall(r'<span class=warn data-code="(\w+)" title="([^"]+)">([^<]+)</span>',
@@ -167,7 +170,7 @@ def test_warnings_that_cannot_be_computed_leave_the_cell_empty(root: Path) -> No
     assert all(r.warnings is None for r in rows)
     html = index_html(rows, [], root_arg="reports")
     assert html.count('data-warnings="unknown"') == 4 and "class=warn " not in html
-    assert html.count("<td class=wrap></td>") == 4  # the warnings cells, empty
+    assert html.count('<td class=wrap data-sort=""></td>') == 4  # the warnings cells, empty
 
 
 def test_a_clean_run_and_counts_with_separators(tmp_path: Path) -> None:
