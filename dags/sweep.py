@@ -82,10 +82,13 @@ def sweep() -> None:
 
         params = get_current_context()["params"]
         if params.get("study"):
+            from experiments.report import build_index
+            from experiments.report.settings import ReportSettings
             from experiments.studies.model import load_study
             from experiments.studies.runner import StudyRunner
 
             _, html = StudyRunner(run=None).run_study(load_study(params["study"]))
+            build_index(ReportSettings().reports_root)  # which lists the study from now on
             return str(html.parent)
         return compare_labels(list(labels), params["name"])
 
