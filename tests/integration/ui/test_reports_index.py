@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from experiments.metrics.synthetic import SyntheticProfile, make_run
 from experiments.report import build_report
@@ -144,3 +144,62 @@ def test_from_disk_compare_shows_the_command(page: Page, reports_root: Path,
     expect(page.locator("#copied")).to_have_text("copied")
     screenshots.take(page, "from-disk-command")
     assert not (reports_root / "compare").exists()
+
+
+def test_a_click_on_a_header_sorts_the_runs(page: Page, reports_root: Path,
+                                            screenshots: Screenshots) -> None:
+    from experiments.report import build_index
+
+    index = build_index(reports_root).resolve().as_uri()
+    page.goto(index)
+    rows = page.locator("#runs tbody tr")
+
+    def folders() -> list[str]:
+        return rows.evaluate_all("rs => rs.map(r => r.dataset.folder)")
+
+    def header(name: str | re.Pattern[str]) -> Locator:
+        return page.get_by_role("button", name=name, exact=isinstance(name, str))
+
+    newest_first = ["brownout", "backoff-none", "backoff-full"]
+    started = page.locator("#runs th", has=header(re.compile(r"^started")))
+    expect(started).to_have_attribute("aria-sort", "descending")  # the page's own order
+    assert folders() == newest_first
+
+    header("run").click()
+    run = page.locator("#runs th", has=header("run"))
+    expect(run).to_have_attribute("aria-sort", "ascending")
+    expect(started).not_to_have_attribute("aria-sort", re.compile("."))
+    assert folders() == ["backoff-full", "backoff-none", "brownout"]
+    header("run").click()  # a second click reverses
+    expect(run).to_have_attribute("aria-sort", "descending")
+    assert folders() == ["brownout", "backoff-none", "backoff-full"]
+
+    # figures as numbers: the order of the cells' values, whatever their text (ms or s)
+    header("e2e p99").click()
+    col = page.locator("#runs thead th").evaluate_all(
+        "hs => hs.findIndex(h => h.textContent.startsWith('e2e p99'))")
+    values = rows.evaluate_all(f"rs => rs.map(r => Number(r.cells[{col}].dataset.sort))")
+    assert values == sorted(values)
+    screenshots.take(page, "index-sorted-by-p99", full_page=True)
+
+    # sorting leaves the filters' choice alone
+    page.select_option("#f-status", "finished")
+    header(re.compile(r"^started")).focus()
+    page.keyboard.press("Enter")  # the header is a button: the keyboard sorts too
+    expect(started).to_have_attribute("aria-sort", "ascending")
+    assert folders() == list(reversed(newest_first))
+    expect(page.locator("#runs tbody tr:visible")).to_have_count(2)
+    expect(page.locator('tr[data-folder="brownout"]')).to_be_hidden()
+
+    # without JavaScript: the same rows newest first, plain headers, the sort shown
+    assert page.context.browser is not None
+    plain = page.context.browser.new_context(java_script_enabled=False)
+    try:
+        still = plain.new_page()
+        still.goto(index)
+        assert still.locator("#runs tbody tr").evaluate_all(
+            "rs => rs.map(r => r.dataset.folder)") == newest_first
+        expect(still.locator("button.sort")).to_have_count(0)
+        expect(still.locator('#runs th[aria-sort="descending"]')).to_contain_text("started")
+    finally:
+        plain.close()
