@@ -19,7 +19,15 @@ printf '%s' "$AIRFLOW__API__SECRET_KEY" >"$secrets/airflow_api_secret_key"
 printf '%s' "$AIRFLOW__API_AUTH__JWT_SECRET" >"$secrets/airflow_jwt_secret"
 umask 022
 case "${1:-api-server}" in
-  init) exec airflow db migrate ;;
+  init)
+    # a new container's first name lookups can fail for a moment on some hosts (podman's DNS
+    # while many containers start): a few tries before giving up
+    for try in 1 2 3 4 5; do
+      airflow db migrate && exit 0
+      echo "airflow db migrate failed (try $try of 5); again in 5 s" >&2
+      sleep 5
+    done
+    exit 1 ;;
   api-server) shift || true; exec airflow api-server --host 0.0.0.0 --port 8080 --workers 1 "$@" ;;
   scheduler | dag-processor | triggerer) exec airflow "$@" ;;
   *) exec "$@" ;;
