@@ -11,6 +11,8 @@ consume -> decode -> handle -> make outputs durable -> commit.
 * Latency first by default: a batch is what has arrived (:func:`~pipeline.kafka.fetch.consume_ready`);
   ``fill_batches`` waits up to the poll timeout for a full batch instead (fewer, larger
   transactions where latency does not matter: the event sink).
+* Partitions lost and no assignment back within a deadline (:mod:`pipeline.kafka.membership`)
+  end the loop with an error: the supervisor restarts the service with a fresh client.
 * A stop request (SIGTERM) lets the current batch finish and commit before the consumer closes.
 """
 
@@ -28,6 +30,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from pipeline.kafka.commit import commit_offsets
 from pipeline.kafka.fetch import consume_ready
 from pipeline.kafka.health import Heartbeat
+from pipeline.kafka.membership import GroupRejoinTimeout, Membership
 from pipeline.kafka.produce import produce
 from pipeline.kafka.records import Coordinates, Decoded, check_message_error, dead_letter_for
 from pipeline.messages import DeadLetter, DecodeError, encode
@@ -125,6 +128,7 @@ class ConsumeLoop(Generic[T]):
         self.retry_backoff_s = retry_backoff_s
         self.clock = clock
         self.sleep = sleep
+        self.membership = Membership(stage)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def subscribe(self) -> None:
@@ -132,18 +136,27 @@ class ConsumeLoop(Generic[T]):
                                 on_lost=self._on_lost)
 
     def run(self) -> None:
-        """Until ``stop`` is set; the consumer is closed on the way out."""
+        """Until ``stop`` is set; the consumer is closed on the way out, except after a
+        :class:`GroupRejoinTimeout` (closing a client stuck outside its group may block: the
+        process exits instead, and its sockets close with it)."""
         self.subscribe()
         log.info("%s consuming %s", self.stage, ", ".join(self.topics))
+        stuck = False
         try:
             while not self.stop.is_set():
                 self.run_once()
+        except GroupRejoinTimeout as exc:
+            stuck = True
+            log.error("%s", exc)
+            raise
         finally:
-            self.consumer.close()
+            if not stuck:
+                self.consumer.close()
             log.info("%s stopped (counters %s)", self.stage, self.heartbeat.counters)
 
     def run_once(self) -> int:
         """Consume, handle and commit one batch; returns the number of records in it."""
+        self.membership.check()
         if self.fill_batches:  # throughput over latency: wait up to the timeout for a full batch
             messages = self.consumer.consume(self.batch_size, self.poll_timeout_s)
         else:
@@ -195,12 +208,14 @@ class ConsumeLoop(Generic[T]):
                 self.heartbeat.beat()
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.membership.assigned()
         log.info("%s assigned %s", self.stage, _names(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("%s revoked %s", self.stage, _names(partitions))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.membership.lost()
         log.warning("%s lost %s", self.stage, _names(partitions))
 
 

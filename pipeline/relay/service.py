@@ -29,6 +29,7 @@ from pipeline.kafka.commit import commit_offsets
 from pipeline.kafka.fetch import consume_ready
 from pipeline.kafka.health import HealthServer, Heartbeat
 from pipeline.kafka.loop import DeliveryError
+from pipeline.kafka.membership import GroupRejoinTimeout, Membership
 from pipeline.kafka.produce import produce
 from pipeline.kafka.records import Coordinates, check_message_error, dead_letter_for
 from pipeline.kafka.settings import KafkaSettings
@@ -68,6 +69,7 @@ class Relay:
         self.heartbeat = heartbeat or Heartbeat("relay")
         self.clock = clock
         self.schedule = DueSchedule()
+        self.membership = Membership("relay")
         self._held: dict[tuple[str, int], deque[Message]] = {}
         self.assigned: set[tuple[str, int]] = set()
         self._tier_by_topic = {t.topic.name: t.tier for t in topics.retry_tiers}
@@ -75,22 +77,29 @@ class Relay:
     # -- lifecycle ----------------------------------------------------------------------------
     def subscribe(self) -> None:
         self.consumer.subscribe(self.topics.retry_topic_names(), on_assign=self._on_assign,
-                                on_revoke=self._on_revoke, on_lost=self._on_revoke)
+                                on_revoke=self._on_revoke, on_lost=self._on_lost)
 
     def run(self) -> None:
         self.subscribe()
         log.info("relay consuming %s", ", ".join(self.topics.retry_topic_names()))
+        stuck = False
         try:
             while not self.stop.is_set():
                 self.run_once()
+        except GroupRejoinTimeout as exc:  # leave the stuck client: the process exits
+            stuck = True
+            log.error("%s", exc)
+            raise
         finally:
-            self.consumer.close()
+            if not stuck:
+                self.consumer.close()
             log.info("relay stopped (counters %s)", self.heartbeat.counters)
 
     # -- one round ----------------------------------------------------------------------------
     def run_once(self) -> int:
         """Release what became due, consume one batch, release or park it; returns the number
         of records released (re-published to qa.questions)."""
+        self.membership.check()
         rnd = _Round()
         for parked in self.schedule.due(self.clock()):
             key = (parked.topic, parked.partition)
@@ -171,8 +180,13 @@ class Relay:
             self.heartbeat.count("commit_failures")
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.membership.assigned()
         self.assigned.update((p.topic, p.partition) for p in partitions)
         log.info("relay assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.membership.lost()
+        self._on_revoke(consumer, partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(p.topic, p.partition) for p in partitions]

@@ -30,6 +30,7 @@ from pipeline.kafka.aio import AsyncProducer, DeliveryFailed, consumer_executor
 from pipeline.kafka.commit import commit_offsets
 from pipeline.kafka.fetch import consume_ready
 from pipeline.kafka.health import Heartbeat
+from pipeline.kafka.membership import GroupRejoinTimeout, Membership
 from pipeline.kafka.offsets import OffsetTracker, Ticket
 from pipeline.kafka.records import Coordinates, check_message_error, dead_letter_for
 from pipeline.messages import DecodeError, Envelope, EventKind, decode, encode
@@ -67,6 +68,7 @@ class WorkerService:
         self.heartbeat = heartbeat or Heartbeat("worker")
         self.clock = clock
         self.tracker = OffsetTracker()
+        self.membership = Membership("worker")
         self.tasks: set[asyncio.Task[None]] = set()
         self.failure: BaseException | None = None
         self._executor = consumer_executor("kafka-consumer")
@@ -79,6 +81,7 @@ class WorkerService:
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.membership.assigned()
         self.tracker.assign([(p.topic, p.partition) for p in partitions])
         log.info("worker assigned %s", _names(partitions))
         if self._paused and partitions:
@@ -95,6 +98,7 @@ class WorkerService:
         commit_offsets(consumer, final, stage="worker")
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.membership.lost()
         self.tracker.revoke([(p.topic, p.partition) for p in partitions])
         log.warning("worker lost %s (no commit possible)", _names(partitions))
 
@@ -106,8 +110,10 @@ class WorkerService:
         log.info("worker consuming %s (concurrency %d, up to %d in progress)",
                  self.topics.questions.name, self.settings.concurrency, self.settings.pending_limit)
         last_commit = time.monotonic()
+        stuck = False
         try:
             while not stop.is_set() and self.failure is None:
+                self.membership.check()
                 await self._flow_control()
                 free = self.settings.pending_limit - len(self.tasks)
                 batch = max(1, min(self.settings.consume_batch, free))
@@ -123,9 +129,14 @@ class WorkerService:
                     self._room.clear()
                     await self._wait_room(self.settings.poll_timeout_s)
             await self._drain()
+        except GroupRejoinTimeout as exc:  # leave the stuck client: the process exits
+            stuck = True
+            log.error("%s", exc)
+            raise
         finally:
-            await self._kafka(self.consumer.close)
-            self._executor.shutdown(wait=True)
+            if not stuck:
+                await self._kafka(self.consumer.close)
+            self._executor.shutdown(wait=not stuck)
             await self.producer.close()
             self.emitter.close()
             log.info("worker stopped (counters %s)", self.heartbeat.counters)
