@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.report.index_rows import INDEX_FILE, STUDIES_DIR, readable_time
+from experiments.studies.verdict import OUTCOME_TEXT
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,6 @@ log = logging.getLogger(__name__)
 STUDY_FILE = "study.json"
 #: the study's Markdown report, beside index.html
 STUDY_MARKDOWN = "report.md"
-#: a verdict's outcome as the index shows it (:data:`experiments.studies.verdict.OUTCOME_TEXT`);
-#: any other outcome is shown as written
-OUTCOME_LABELS: dict[str, str] = {
-    "reproduced": "reproduced",
-    "not_reproduced": "not reproduced",
-    "not_testable": "not testable here",
-}
 
 
 @dataclass(frozen=True)
@@ -51,7 +45,7 @@ class StudyVerdict:
 
     @property
     def label(self) -> str:
-        return OUTCOME_LABELS.get(self.outcome, self.outcome)
+        return OUTCOME_TEXT.get(self.outcome, self.outcome)  # any other: as written
 
 
 @dataclass(frozen=True)
