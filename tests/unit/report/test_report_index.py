@@ -62,9 +62,8 @@ def write_run(root: Path, folder: str, *, minutes: float, lasted_s: float = 200.
     return root / folder
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("index-reports")
+def write_index_runs(out: Path) -> Path:
+    """Four runs in OUT: newest, broken (failed), old, and garbled (unreadable, oldest)."""
     write_run(out, "old", minutes=0, lasted_s=45)
     write_run(out, "newest", minutes=13, lasted_s=3725, profile="brownout", jitter="none")
     write_run(out, "broken", minutes=5, status="failed", seed=2,
@@ -75,6 +74,11 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     before = (START - timedelta(days=1)).timestamp()  # no start time: ordered by the file's
     os.utime(garbled, (before, before))
     return out
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_index_runs(tmp_path_factory.mktemp("index-reports"))
 
 
 def test_times_read_as_local_minutes_and_durations() -> None:

@@ -10,14 +10,13 @@ tests that run JavaScript are skipped. The clicks themselves are the browser tes
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from test_report_index import CET, START, write_run
+from test_report_index import CET, write_index_runs, write_run
 
 from experiments.report import build_index
 from experiments.report.index_page import index_html
@@ -30,17 +29,7 @@ pytestmark = pytest.mark.unit
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The index test's runs: newest, broken (failed), old, and garbled (unreadable, oldest)."""
-    out = tmp_path_factory.mktemp("sorted-reports")
-    write_run(out, "old", minutes=0, lasted_s=45)
-    write_run(out, "newest", minutes=13, lasted_s=3725, profile="brownout", jitter="none")
-    write_run(out, "broken", minutes=5, status="failed", seed=2,
-              failure="the drain timed out after 600 s")
-    (out / "garbled").mkdir()
-    garbled = out / "garbled" / "metrics.json"
-    garbled.write_text('{"schema_version": "9.0"}')
-    before = (START.timestamp() - 86400)
-    os.utime(garbled, (before, before))
-    return out
+    return write_index_runs(tmp_path_factory.mktemp("sorted-reports"))
 
 
 def node() -> str:
