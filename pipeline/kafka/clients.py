@@ -19,16 +19,25 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 
+from pipeline.kafka.log_throttle import RepeatThrottle, leading_args_key
 from pipeline.kafka.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+# librdkafka's own log lines ("%s [%s] %s": facility, client name, text) and the client errors it
+# retries by itself repeat every reconnect while a broker is down: one line per kind per window.
 _librdkafka_log = logging.getLogger("pipeline.kafka.librdkafka")
+_librdkafka_log.addFilter(RepeatThrottle(leading_args_key(2)))
+_client_error_log = logging.getLogger("pipeline.kafka.client_errors")
+_client_error_log.addFilter(RepeatThrottle(leading_args_key(1)))
 
 
 def _error_cb(err: KafkaError) -> None:
-    """Client-level errors (broker down, auth...): librdkafka retries them itself; log them."""
-    level = logging.ERROR if err.fatal() else logging.WARNING
-    log.log(level, "kafka client error: %s (code %s, fatal=%s)", err.str(), err.code(), err.fatal())
+    """Client-level errors (broker down, auth...): librdkafka retries the non-fatal ones itself,
+    so they are logged as warnings, one per error code per window; a fatal one always at ERROR."""
+    if err.fatal():
+        log.error("fatal kafka client error: %s (code %s)", err.str(), err.code())
+    else:
+        _client_error_log.warning("kafka client error (code %s): %s", err.code(), err.str())
 
 
 def _client_id(settings: KafkaSettings, name: str) -> str:
