@@ -2,7 +2,9 @@
 
 On a terminal the figures (:func:`experiments.progress.describe`, compact) are one line redrawn in
 place, and notes (the DAG's task changes, the runner's messages) scroll above it; elsewhere (a
-pipe, a CI log) every change is a time-stamped line of its own. The figures come from a READ
+pipe, a CI log) every change is a time-stamped line of its own. On a terminal, log records that
+would be written to it while the line is shown (the root logger's stream handlers on a TTY) are
+written above the line as notes, so they do not break it. The figures come from a READ
 callable (normally :func:`experiments.progress.read_progress` on a connection of its own), run on
 a background thread: a read that fails is skipped (the display never fails the run it shows).
 """
@@ -28,6 +30,29 @@ DEFAULT_INTERVAL_S = 3.0
 Read = Callable[[], "ProgressSnapshot | None"]
 
 
+class _AboveTheLine(logging.Handler):
+    """Stands in for a terminal stream handler while the live line is shown: the same level and
+    format, written as a note above the line."""
+
+    def __init__(self, live: LiveProgress, replaced: logging.Handler) -> None:
+        super().__init__(replaced.level)
+        self.setFormatter(replaced.formatter)
+        self.live = live
+        self.replaced = replaced
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.live.note(self.format(record))
+        except Exception:  # a log line must never fail the command
+            self.handleError(record)
+
+
+def _on_a_terminal(handler: logging.Handler) -> bool:
+    stream = getattr(handler, "stream", None)
+    return isinstance(handler, logging.StreamHandler) and bool(
+        getattr(stream, "isatty", lambda: False)())
+
+
 class LiveProgress:
     """Shows READ's snapshot every INTERVAL_S seconds on STREAM between :meth:`start` and
     :meth:`stop` (or as a context manager). ``clock`` (monotonic) and ``wall`` (epoch) are the
@@ -51,6 +76,7 @@ class LiveProgress:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failed = False
+        self._swapped: list[_AboveTheLine] = []
 
     # -- output ------------------------------------------------------------------------------
     def _stamp(self) -> str:
@@ -110,7 +136,25 @@ class LiveProgress:
         while not self._stop.wait(self.interval_s):
             self.refresh()
 
+    def _route_logs_above_the_line(self) -> None:
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if _on_a_terminal(handler):
+                above = _AboveTheLine(self, handler)
+                root.removeHandler(handler)
+                root.addHandler(above)
+                self._swapped.append(above)
+
+    def _restore_logs(self) -> None:
+        root = logging.getLogger()
+        for above in self._swapped:
+            root.removeHandler(above)
+            root.addHandler(above.replaced)
+        self._swapped = []
+
     def start(self) -> LiveProgress:
+        if self.tty:
+            self._route_logs_above_the_line()
         self.refresh()
         self._thread = threading.Thread(target=self._loop, name="live-progress", daemon=True)
         self._thread.start()
@@ -127,6 +171,7 @@ class LiveProgress:
             if self.tty and self._line:
                 self._write("\n")
                 self._line = ""
+        self._restore_logs()
         return last
 
     def __enter__(self) -> LiveProgress:

@@ -127,3 +127,47 @@ def test_task_changes_become_notes_once_each():
     changes([{"task_id": "validate", "state": "success"}, {"task_id": "load", "state": "running"}])
     assert notes == ["task validate: success (1/2 tasks done)",
                      "task load: running (1/2 tasks done)"]
+
+
+def test_on_a_terminal_log_lines_are_written_above_the_live_line_and_the_handler_comes_back():
+    import logging
+
+    terminal = Stream(True)
+    handler = logging.StreamHandler(terminal)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        live, stream, _ = _live(True, [SNAP, SNAP])
+        live.start()
+        live._stop.set()  # no background refresh: the test draws by hand
+        assert handler not in root.handlers
+        logging.getLogger("harness.test").warning("storage restarted")
+        out = stream.getvalue()
+        drawn = describe(SNAP, 0.0, compact=True)
+        assert out.endswith("\r" + " " * len(drawn) + "\r" + "WARNING storage restarted\n" + drawn)
+        assert terminal.getvalue() == ""  # nothing written under the line
+        live.stop()
+        assert handler in root.handlers and not any(
+            type(h).__name__ == "_AboveTheLine" for h in root.handlers)
+        logging.getLogger("harness.test").warning("after")
+        assert terminal.getvalue() == "WARNING after\n"
+    finally:
+        root.removeHandler(handler)
+
+
+def test_off_a_terminal_log_handlers_are_left_alone():
+    import logging
+
+    pipe = Stream(False)
+    handler = logging.StreamHandler(pipe)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        live, _, _ = _live(False, [SNAP, SNAP])
+        live.start()
+        assert handler in root.handlers
+        live.stop()
+        assert handler in root.handlers
+    finally:
+        root.removeHandler(handler)
