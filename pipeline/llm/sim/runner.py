@@ -303,7 +303,11 @@ class SimulatorProcess:
                     if line.startswith(READY_PREFIX):
                         self.url = line[len(READY_PREFIX):].strip()
                         break
-        wait_for_health(self.url, timeout_s=max(0.5, deadline - time.monotonic()))
+        try:
+            wait_for_health(self.url, timeout_s=max(0.5, deadline - time.monotonic()))
+        except BaseException:
+            self.stop()  # announced but not healthy in time: no child outlives a failed start
+            raise
         return self
 
     def stop(self, timeout_s: float = 5.0) -> int | None:
