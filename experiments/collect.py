@@ -17,7 +17,8 @@ What becomes what (details in :mod:`experiments.collect_map`; the SQL is all in
   coalesced onto a pass in flight (``cache_coalesced`` events) are no separate row: they are in
   the pass's ``access_count`` and counted in :class:`CollectStats`.
 - ``attempts``: the attempts table (the stored outcome's history); for passes in flight, the
-  ``llm_attempt`` events so far.
+  ``llm_attempt`` events so far. Each attempt's ``worker`` comes from its ``llm_attempt`` event
+  (the attempts table does not keep it).
 - ``windows``: ``flink_window`` events. ``faults``: ``fault`` events (the infrastructure faults
   :mod:`experiments.faults` injected), with those the load process could not write to PostgreSQL
   (:mod:`experiments.fault_events`' file), once each, by start. ``sim_counters``: given (a delta, see
@@ -37,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from experiments.collect_map import (
+    attempt_workers,
     attempts_from_events,
     attempts_from_rows,
     cache_hit_from_event,
@@ -48,6 +50,7 @@ from experiments.collect_map import (
     spec_float,
     stop_reason,
     window_from_event,
+    with_workers,
 )
 from experiments.collect_meta import StatePaths
 from experiments.collect_meta import component_versions as discover_versions
@@ -123,6 +126,8 @@ class CollectStats:
     skipped_without_intended: int = 0
     attempts: int = 0
     in_flight_attempts: int = 0
+    #: attempts no ``llm_attempt`` event names the worker of (lost events, older telemetry)
+    attempts_without_worker: int = 0
     #: every llm_attempt event, redeliveries and calls of in-flight passes included
     llm_attempt_events: int = 0
     windows: int = 0
@@ -173,6 +178,7 @@ def _questions(raw: RawRun, stats: CollectStats) -> tuple[list[QuestionOutcome],
             stats.in_flight_attempts += len(pending)
     stats.llm_passes = len(questions)
     stats.attempts = len(attempts)
+    stats.attempts_without_worker = with_workers(attempts, attempt_workers(raw.attempt_workers))
     hits = [cache_hit_from_event(r) for r in raw.cache_hits if r.get("question_id")]
     stats.cache_hits = len(hits)
     everything = questions + hits

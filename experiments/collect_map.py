@@ -228,15 +228,48 @@ def attempts_from_events(rows: Iterable[Row]) -> dict[str, list[LlmAttempt]]:
                 elif pattrs.get("action") == "backoff":
                     delay_before = _float(pattrs.get("delay_s")) or 0.0
             status: AttemptStatus = "ok" if attrs.get("status") == "ok" else "error"
+            worker = attrs.get("worker")
             attempts.append(LlmAttempt(
                 question_id=qid, round=rnd, attempt=number, started_at=min(started, ended),
                 ended_at=ended, status=status,
                 error_class=None if status == "ok" else (attrs.get("error_class") or None),
                 delay_before_s=delay_before, tier_wait_s=tier_wait, tier=tier,
+                worker=str(worker) if worker else None,
             ))
             prev = row
         out[qid] = attempts
     return out
+
+
+def attempt_workers(rows: Iterable[Row]) -> dict[tuple[str, int, int], str]:
+    """Rows of :data:`~experiments.collect_sql.ATTEMPT_WORKERS` -> the worker of each
+    (question, round, attempt). A redelivered record repeats an attempt; as in
+    :func:`attempts_from_events`, the first event (by time) names its worker."""
+    first: dict[tuple[str, int, int], tuple[float, str]] = {}
+    for row in rows:
+        qid, rnd, number, worker = (row.get("question_id"), row.get("round"), row.get("attempt"),
+                                    row.get("worker"))
+        if qid is None or rnd is None or number is None or not worker:
+            continue
+        key = (str(qid), int(rnd), int(number))
+        ts = _float(row.get("ts"))
+        at = math.inf if ts is None else ts
+        kept = first.get(key)
+        if kept is None or at < kept[0]:
+            first[key] = (at, str(worker))
+    return {key: worker for key, (_, worker) in first.items()}
+
+
+def with_workers(attempts: Iterable[LlmAttempt],
+                 workers: Mapping[tuple[str, int, int], str]) -> int:
+    """Set the ``worker`` of each attempt that has none from ``workers`` (see
+    :func:`attempt_workers`), in place; returns how many attempts are left without one."""
+    unknown = 0
+    for a in attempts:
+        if a.worker is None:
+            a.worker = workers.get((a.question_id, a.round, a.attempt))
+        unknown += a.worker is None
+    return unknown
 
 
 def cache_hit_from_event(row: Row) -> QuestionOutcome:

@@ -94,6 +94,15 @@ WHERE e.experiment_id = %(exp)s AND e.kind = %(attempt_kind)s AND e.question_id 
 ORDER BY e.question_id, e.round, e.attempt, e.ts
 """
 
+#: The worker of every LLM attempt of the experiment, from its ``llm_attempt`` event (the attempts
+#: table does not keep it); redeliveries repeat (question, round, attempt).
+ATTEMPT_WORKERS = """
+SELECT question_id, round, attempt, ts, attrs ->> 'worker' AS worker
+FROM events
+WHERE experiment_id = %(exp)s AND kind = %(attempt_kind)s AND question_id IS NOT NULL
+  AND attrs ->> 'worker' IS NOT NULL
+"""
+
 CACHE_HITS = """
 SELECT question_id, ts, attrs FROM events
 WHERE experiment_id = %(exp)s AND kind = %(hit_kind)s
@@ -158,6 +167,7 @@ class RawRun:
     questions: list[Row] = field(default_factory=list)
     attempts: list[Row] = field(default_factory=list)
     in_flight_attempt_events: list[Row] = field(default_factory=list)
+    attempt_workers: list[Row] = field(default_factory=list)
     cache_hits: list[Row] = field(default_factory=list)
     windows: list[Row] = field(default_factory=list)
     faults: list[Row] = field(default_factory=list)
@@ -205,6 +215,7 @@ def fetch_run(dsn: str, experiment_id: str, *, connect_timeout_s: int = 10,
             raw.questions = _rows(cur, QUESTIONS, params)
             raw.attempts = _rows(cur, ATTEMPTS, params)
             raw.in_flight_attempt_events = _rows(cur, IN_FLIGHT_ATTEMPT_EVENTS, params)
+            raw.attempt_workers = _rows(cur, ATTEMPT_WORKERS, params)
             raw.cache_hits = _rows(cur, CACHE_HITS, params)
             raw.windows = _rows(cur, WINDOWS, params)
             raw.faults = _rows(cur, FAULTS, params)

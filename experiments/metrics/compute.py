@@ -22,6 +22,7 @@ from experiments.metrics.schema import SCHEMA_VERSION, RunMetrics
 from experiments.metrics.steady import SteadyWindow, steady_window
 from experiments.metrics.throughput import throughput_section
 from experiments.metrics.timeseries import timeseries_section
+from experiments.metrics.workers import workers_section
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ def compute(
         ),
         "cache": cache_section(steady),
         "faults": faults_section(all_q, run.faults, t0, run.meta.ended_at - t0),
+        "workers": workers_section(run.questions, run.attempts),
     }
     metrics = RunMetrics.model_validate(sections)
     metrics.headline = headline(metrics)

@@ -23,8 +23,12 @@ Conventions the collector must follow:
   :class:`FaultEvent` per ``fault`` event of the experiment, see :mod:`experiments.faults`), in
   the order they started.
 
-Versions (``RunData.version``): 1, the first; 2 adds ``faults``. A version 1 file loads as a run
-without faults.
+- ``LlmAttempt.worker`` is the id of the worker that made the call (``<host>-<index>-<pid>``, as
+  its ``llm_attempt`` event says), None when unknown.
+
+Versions (``RunData.version``): 1, the first; 2 adds ``faults``; 3 adds ``LlmAttempt.worker``.
+A version 1 file loads as a run without faults; a version 1 or 2 file as attempts of unknown
+workers.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ ERROR_CLASSES: tuple[str, ...] = (
     "bad_completion",
 )
 
-RUN_DATA_VERSION = 2
+RUN_DATA_VERSION = 3
 
 
 class _Model(BaseModel):
@@ -147,6 +151,8 @@ class LlmAttempt(_Model):
     tier_wait_s: float = 0.0
     #: retry tier the attempt came back from (e.g. "5s"), None if it was not deferred.
     tier: str | None = None
+    #: the worker that made the call (``<host>-<index>-<pid>``, version 3); None: unknown
+    worker: str | None = None
 
 
 class WindowEvent(_Model):

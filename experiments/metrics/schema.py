@@ -20,7 +20,7 @@ from experiments.metrics.histogram import PERCENTILES
 
 #: The version this code writes. Minor bumps add or move keys and are upgraded on read (see
 #: :mod:`experiments.metrics.versions`); a major bump means older files can no longer be read.
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 RunStatus = Literal["finished", "failed", "stopped"]
 #: ``[seconds, fraction]``
@@ -398,6 +398,24 @@ class FaultImpact(Section):
     extra_llm_calls: float | None = None
 
 
+class WorkerStats(Section):
+    """One LLM worker's share of the whole run (every LLM pass, not only the steady window);
+    definitions in :mod:`experiments.metrics.workers`."""
+
+    #: the worker's id, ``<host>-<index>-<pid>``; None: attempts whose worker is unknown
+    worker: str | None
+    #: a short name, distinct among the run's workers ("0", "3f2a9c", "#1 pid 4242", "unknown")
+    label: str
+    #: answered questions (accepted or low_quality) whose final successful LLM call it made
+    questions_answered: int
+    #: LLM calls it made, and how many of them failed
+    attempts: int
+    errors: int
+    #: its LLM calls' duration, p50 and p99 (None without calls)
+    attempt_p50_s: float | None = None
+    attempt_p99_s: float | None = None
+
+
 class RepeatStat(Section):
     n: int
     mean: float | None
@@ -438,6 +456,9 @@ class RunMetrics(Section):
     cache: Cache
     #: infrastructure faults injected during the run (1.2), in the order they started
     faults: list[FaultImpact] = Field(default_factory=list)
+    #: the LLM workers' shares of the run (1.3), in worker order; empty when no attempt names its
+    #: worker
+    workers: list[WorkerStats] = Field(default_factory=list)
     #: headline key (see :mod:`experiments.metrics.headline`) -> value, None where not measured.
     headline: dict[str, float | None] = Field(default_factory=dict)
     repeats: Repeats | None = None

@@ -1,7 +1,9 @@
 """Reading metrics.json of any version this code understands, or refusing it clearly.
 
-- ``schema_version`` "1.2" (current) is validated as is.
-- "1.1" is upgraded by adding the ``faults`` section (empty: no fault was recorded before 1.2).
+- ``schema_version`` "1.3" (current) is validated as is.
+- "1.2" is upgraded by adding the ``workers`` section (empty: no worker was recorded before 1.3).
+- "1.1" is upgraded by adding the ``faults`` section (empty: no fault was recorded before 1.2),
+  then as 1.2.
 - "1.0" (and a file without ``schema_version``, read as 1.0) is upgraded first: it had no
   ``outcome`` section and kept ``stopped_early`` in ``run``; the upgrade moves it to
   ``outcome.stopped_early`` and marks the run ``finished`` (1.0 did not record failures), with
@@ -44,10 +46,16 @@ def _upgrade_1_1(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "faults": list(data.get("faults") or []), "schema_version": "1.2"}
 
 
+def _upgrade_1_2(data: dict[str, Any]) -> dict[str, Any]:
+    """1.2 -> 1.3: the ``workers`` section (no worker recorded)."""
+    return {**data, "workers": list(data.get("workers") or []), "schema_version": "1.3"}
+
+
 #: version -> the step that upgrades it to the next one, up to :data:`SCHEMA_VERSION`.
 _UPGRADES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "1.0": _upgrade_1_0,
     "1.1": _upgrade_1_1,
+    "1.2": _upgrade_1_2,
 }
 
 

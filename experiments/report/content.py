@@ -338,6 +338,48 @@ def _retries(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
     return Section("Retries", blocks)
 
 
+def worker_rows(m: RunMetrics) -> list[list[str]]:
+    """One row per worker: label, questions answered (and their share), LLM calls, errors (and
+    their share of its calls), call duration p50 / p99."""
+    total = sum(w.questions_answered for w in m.workers)
+    return [
+        [
+            w.label,
+            count(w.questions_answered),
+            _pct(w.questions_answered / total if total else None),
+            count(w.attempts),
+            f"{count(w.errors)} ({_pct(w.errors / w.attempts if w.attempts else None)})",
+            _s(w.attempt_p50_s),
+            _s(w.attempt_p99_s),
+        ]
+        for w in m.workers
+    ]
+
+
+def _workers(m: RunMetrics) -> Section | None:
+    """The Workers section, or None when no LLM attempt of the run names its worker."""
+    if not any(w.worker is not None for w in m.workers):
+        return None
+    named = [w for w in m.workers if w.worker is not None]
+    ids = "; ".join(f"{w.label} = {w.worker}" for w in named if w.label != w.worker)
+    note = (
+        "Whole run, every LLM pass. A question counts for the worker that made its final "
+        "successful LLM call; calls and errors count every call a worker made. A worker's id is "
+        "host-index-pid (under compose the host is the container); a label keeps the parts that "
+        "tell this run's workers apart"
+        + (f" ({ids})." if ids else ".")
+    )
+    return Section("Workers", [
+        Table(
+            ["worker", "questions answered", "share", "LLM calls", "errors",
+             "call p50", "call p99"],
+            worker_rows(m),
+            caption=f"Questions and LLM calls per worker ({plural(len(named), 'worker')})",
+        ),
+        Paragraph(note, "note"),
+    ])
+
+
 def _quality(m: RunMetrics, plots: Mapping[str, Path]) -> Section:
     q = m.quality
     rows = [
@@ -467,6 +509,7 @@ def run_document(
     (:mod:`experiments.report.tested`); software versions come last."""
     run = metrics.run
     faults = _faults(metrics)
+    workers = _workers(metrics)
     lead = [] if audit is None else [Paragraph(audit_line(audit), audit_css(audit))]
     return Document(
         title=f"Run {run.run_name}",
@@ -485,6 +528,7 @@ def run_document(
             _latency(metrics, plots),
             _throughput(metrics, plots),
             _retries(metrics, plots),
+            *([workers] if workers is not None else []),
             _quality(metrics, plots),
             _cache(metrics),
             _method(metrics),

@@ -157,6 +157,7 @@ def test_run_data_from_stored_rows(db_settings: DatabaseSettings, collected_exp:
     assert q09[0].error_class == "rate_limited"
     assert q09[1].tier == "5s" and q09[1].tier_wait_s == pytest.approx(5.011, abs=1e-6)
     assert stats.llm_attempt_events == 15  # every call emitted an event (q12's included)
+    assert {a.worker for a in run.attempts} == {"w1"} and stats.attempts_without_worker == 0
 
     assert [(w.scored, w.accepted, w.sent_back, w.low_quality) for w in run.windows] == [
         (8, 7, 1, 0), (3, 2, 0, 1)]
@@ -206,6 +207,10 @@ def test_metrics_from_the_collected_run(db_settings: DatabaseSettings, collected
     assert e2e.p90 == pytest.approx(9.0, rel=1e-3)
     assert e2e.p99 == pytest.approx(10.0, rel=1e-3)
     assert e2e.mean == pytest.approx(5.5, rel=1e-6)
+
+    # one worker ("w1", collect_scenario.py) made every call and answered q00..q09
+    assert [(w.worker, w.questions_answered, w.attempts, w.errors) for w in m.workers] == [
+        ("w1", 10, 15, 4)]
 
     r = m.retries
     assert (r.llm_questions, r.llm_calls) == (14, 15)

@@ -238,3 +238,27 @@ def test_fault_events_reach_the_run() -> None:
     assert [f.label for f in collected.run.faults] == ["kill storage"]
     assert collected.stats.faults == 1
     assert [f.label for f in compute(collected.run).faults] == ["kill storage"]
+
+
+def test_each_attempt_gets_its_worker_and_the_metrics_count_per_worker() -> None:
+    """The worker of each attempt comes from the ``llm_attempt`` events; q1's answer counts for
+    the worker of its successful call, q2's failed call for its worker, and q3's call in flight
+    for the worker its event names."""
+    raw = raw_run(attempt_workers=[
+        {"question_id": "q1", "round": 0, "attempt": 1, "ts": T + 1.4, "worker": "c0ffee01-0-1"},
+        {"question_id": "q2", "round": 0, "attempt": 1, "ts": T + 2.2, "worker": "beef0002-0-1"},
+    ])
+    raw.in_flight_attempt_events[0]["attrs"]["worker"] = "beef0002-0-1"
+    c = build(raw)
+    assert [(a.question_id, a.worker) for a in c.run.attempts] == [
+        ("q1", "c0ffee01-0-1"), ("q2", "beef0002-0-1"), ("q3", "beef0002-0-1")]
+    assert c.stats.attempts_without_worker == 0
+    rows = [(w.worker, w.label, w.questions_answered, w.attempts, w.errors)
+            for w in compute(c.run).workers]
+    assert rows == [("beef0002-0-1", "beef00", 0, 2, 2), ("c0ffee01-0-1", "c0ffee", 1, 1, 0)]
+
+
+def test_attempts_without_a_worker_event_are_counted() -> None:
+    c = build()
+    assert c.stats.attempts_without_worker == 3
+    assert compute(c.run).workers == []

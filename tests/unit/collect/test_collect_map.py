@@ -8,6 +8,7 @@ import pytest
 
 from experiments.collect_map import (
     attempt_from_row,
+    attempt_workers,
     attempts_from_events,
     attempts_from_rows,
     cache_hit_from_event,
@@ -19,6 +20,7 @@ from experiments.collect_map import (
     question_from_row,
     slo_of,
     window_from_event,
+    with_workers,
 )
 from experiments.metrics.model import LlmAttempt
 
@@ -241,3 +243,36 @@ def test_fault_events_become_fault_models_once_each() -> None:
     # the recorder retried its insert under a new event id: one fault, stored twice
     rows = [fault_row("b", at_s=30, started_at=T + 30), fault_row("a"), fault_row("a2")]
     assert [f.at_s for f in faults_from_events(rows)] == [8, 30]
+
+
+class TestAttemptWorkers:
+    """Each attempt's worker, from its ``llm_attempt`` event (the attempts table has none)."""
+
+    @staticmethod
+    def event(qid: str, rnd: int, n: int, ts: float, worker: str | None) -> dict[str, object]:
+        return {"question_id": qid, "round": rnd, "attempt": n, "ts": ts, "worker": worker}
+
+    def test_the_first_event_of_a_redelivered_attempt_names_its_worker(self) -> None:
+        workers = attempt_workers([
+            self.event("q1", 0, 1, T + 5.0, "hostb-0-7"),  # the redelivery, later
+            self.event("q1", 0, 1, T + 1.0, "hosta-0-3"),
+            self.event("q1", 0, 2, T + 6.0, "hostb-0-7"),
+            self.event("q2", 1, 1, T + 2.0, None),  # no worker: skipped
+            {"question_id": None, "round": 0, "attempt": 1, "ts": T, "worker": "x-0-1"},
+        ])
+        assert workers == {("q1", 0, 1): "hosta-0-3", ("q1", 0, 2): "hostb-0-7"}
+
+    def test_stored_attempts_get_their_worker_and_the_rest_are_counted(self) -> None:
+        rows = [attempt_row("q1", 0, 1, "error"), attempt_row("q1", 0, 2, "ok"),
+                attempt_row("q2", 0, 1, "ok")]
+        attempts = attempts_from_rows(rows)
+        left = with_workers(attempts, {("q1", 0, 1): "h-0-1", ("q1", 0, 2): "h-1-2"})
+        assert [a.worker for a in attempts] == ["h-0-1", "h-1-2", None] and left == 1
+
+    def test_in_flight_attempts_carry_the_worker_of_their_event(self) -> None:
+        event = {"question_id": "q", "round": 0, "attempt": 1, "ts": T + 2.0,
+                 "attrs": {"started_at": T + 1.0, "status": "ok", "worker": "h-2-9"}}
+        (attempts,) = attempts_from_events([event]).values()
+        assert attempts[0].worker == "h-2-9"
+        assert with_workers(attempts, {("q", 0, 1): "other-0-1"}) == 0
+        assert attempts[0].worker == "h-2-9"  # the event's own worker is kept

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from experiments.metrics import RunData, RunMeta, compute
+from experiments.metrics import SCHEMA_VERSION, RunData, RunMeta, compute
 from experiments.metrics.fault_impact import per_second, recovery_after
 from experiments.metrics.model import FaultEvent
 from experiments.metrics.synthetic import T0, SyntheticProfile, make_run
@@ -113,7 +113,7 @@ def test_metrics_1_1_files_load_with_no_faults() -> None:
     data.pop("faults")
     data["schema_version"] = "1.1"
     m = parse_metrics(data, "old/metrics.json")
-    assert m.faults == [] and m.schema_version == "1.2"
+    assert m.faults == [] and m.schema_version == SCHEMA_VERSION
     empty = compute(RunData(meta=RunMeta(run_name="e", experiment_id="e", started_at=0,
                                          ended_at=5)))
     assert empty.faults == []
