@@ -91,11 +91,18 @@ for tm in managers:
 busy = sum(1 for tm in managers if tm["slotsNumber"] > tm["freeSlots"])
 sys.exit(0 if len(managers) >= 2 and busy >= 2 else 1)
 PY
-  compose exec -T postgres psql -q -h /tmp -U postgres -d harness -At -F ' ' -c "
-    SELECT attrs->>'worker' AS worker, count(DISTINCT question_id) AS questions
-    FROM events WHERE experiment_id LIKE '$label%' AND kind = 'llm_attempt'
-    GROUP BY 1 ORDER BY 1" | tee "$out/workers.txt"
-  [ "$(grep -c . "$out/workers.txt")" -ge 3 ] || { log "fewer than 3 workers answered"; exit 1; }
+  # the report's Workers section (metrics.json `workers`): questions each worker answered
+  if ! python3 - "$report/metrics.json" <<'PY' | tee "$out/workers.txt"; then
+import json, sys
+workers = json.load(open(sys.argv[1])).get("workers", [])
+for w in workers:
+    print(f"worker {w['label']} ({w['worker']}): {w['questions_answered']} questions answered, "
+          f"{w['attempts']} LLM calls")
+sys.exit(0 if sum(1 for w in workers if w["worker"] and w["questions_answered"]) >= 3 else 1)
+PY
+    log "fewer than 3 workers answered questions of the run (the report's workers section)"
+    exit 1
+  fi
 fi
 
 log "figures"
