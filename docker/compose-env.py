@@ -46,7 +46,44 @@ PORTS = {
     "HARNESS_COMPOSE_FLINK_PORT": 8081,
     "HARNESS_COMPOSE_AIRFLOW_PORT": 8080,
     "HARNESS_COMPOSE_SIM_PORT": 8000,
+    "HARNESS_COMPOSE_STORAGE_HEALTH_PORT": 8091,
+    "HARNESS_COMPOSE_EVENT_SINK_HEALTH_PORT": 8092,
+    "HARNESS_COMPOSE_RELAY_HEALTH_PORT": 8093,
 }
+
+
+def cli_settings(home: Path, values: dict[str, str], port: dict[str, int]) -> dict[str, str]:
+    """The harness CLI's settings on the host against the deployment (``harness.env``): the
+    state folder ``home``, the secrets ``values`` (by name, as :data:`SECRETS`), every service at
+    its published port (``port``: each of :data:`PORTS`)."""
+    pg = f"127.0.0.1:{port['HARNESS_COMPOSE_PG_PORT']}"
+    harness_dsn = f"postgresql://harness:{values['pg_harness_password']}@{pg}/harness"
+    airflow_db = f"postgresql+psycopg2://airflow:{values['pg_airflow_password']}@{pg}/airflow"
+    kafka = f"127.0.0.1:{port['HARNESS_COMPOSE_KAFKA_PORT']}"
+    flink = f"http://127.0.0.1:{port['HARNESS_COMPOSE_FLINK_PORT']}"
+    airflow = f"http://127.0.0.1:{port['HARNESS_COMPOSE_AIRFLOW_PORT']}"
+    return {
+        "HARNESS_HOME": str(home),
+        "HARNESS_EXTERNAL_KAFKA": kafka,
+        "HARNESS_EXTERNAL_FLINK_URL": flink,
+        "HARNESS_EXTERNAL_PG_DSN": harness_dsn,
+        "HARNESS_EXTERNAL_AIRFLOW_DB_URL": airflow_db,
+        "HARNESS_AIRFLOW_PORT": str(port["HARNESS_COMPOSE_AIRFLOW_PORT"]),
+        "HARNESS_KAFKA_BOOTSTRAP": kafka,
+        "HARNESS_DB_DSN": harness_dsn,
+        "HARNESS_FLINK_URL": flink,
+        "HARNESS_AIRFLOW_URL": airflow,
+        "HARNESS_SIM_PORT": str(port["HARNESS_COMPOSE_SIM_PORT"]),
+        # the single-instance services' health endpoints at their published ports; the workers,
+        # scaled, publish none: `harness status` probes them through their consumer group
+        "HARNESS_RELAY_HEALTH_HOST": "127.0.0.1",
+        "HARNESS_RELAY_HEALTH_PORT": str(port["HARNESS_COMPOSE_RELAY_HEALTH_PORT"]),
+        "HARNESS_STORAGE_HEALTH_HOST": "127.0.0.1",
+        "HARNESS_STORAGE_HEALTH_PORT": str(port["HARNESS_COMPOSE_STORAGE_HEALTH_PORT"]),
+        "HARNESS_EVENT_SINK_HEALTH_HOST": "127.0.0.1",
+        "HARNESS_EVENT_SINK_HEALTH_PORT": str(port["HARNESS_COMPOSE_EVENT_SINK_HEALTH_PORT"]),
+        "HARNESS_LLM_BASE_URL": f"http://127.0.0.1:{port['HARNESS_COMPOSE_SIM_PORT']}/v1",
+    }
 
 
 def main() -> int:
@@ -68,33 +105,7 @@ def main() -> int:
     write_private(env_file, "\n".join(lines) + "\n")
 
     port = {var: int(os.environ.get(var) or default) for var, default in PORTS.items()}
-    pg = f"127.0.0.1:{port['HARNESS_COMPOSE_PG_PORT']}"
-    harness_dsn = f"postgresql://harness:{values['pg_harness_password']}@{pg}/harness"
-    airflow_db = f"postgresql+psycopg2://airflow:{values['pg_airflow_password']}@{pg}/airflow"
-    kafka = f"127.0.0.1:{port['HARNESS_COMPOSE_KAFKA_PORT']}"
-    flink = f"http://127.0.0.1:{port['HARNESS_COMPOSE_FLINK_PORT']}"
-    airflow = f"http://127.0.0.1:{port['HARNESS_COMPOSE_AIRFLOW_PORT']}"
-    host_env = {
-        "HARNESS_HOME": str(home),
-        "HARNESS_EXTERNAL_KAFKA": kafka,
-        "HARNESS_EXTERNAL_FLINK_URL": flink,
-        "HARNESS_EXTERNAL_PG_DSN": harness_dsn,
-        "HARNESS_EXTERNAL_AIRFLOW_DB_URL": airflow_db,
-        "HARNESS_AIRFLOW_PORT": str(port["HARNESS_COMPOSE_AIRFLOW_PORT"]),
-        "HARNESS_KAFKA_BOOTSTRAP": kafka,
-        "HARNESS_DB_DSN": harness_dsn,
-        "HARNESS_FLINK_URL": flink,
-        "HARNESS_AIRFLOW_URL": airflow,
-        "HARNESS_SIM_PORT": str(port["HARNESS_COMPOSE_SIM_PORT"]),
-        # health ports not published: named as inside the deployment (`harness status` there
-        # reaches them; here they show as unreachable, never as another stack's services)
-        "HARNESS_RELAY_HEALTH_HOST": "retry-relay",
-        "HARNESS_STORAGE_HEALTH_HOST": "storage",
-        "HARNESS_EVENT_SINK_HEALTH_HOST": "events-sink",
-        "HARNESS_WORKER_HEALTH_HOST": "workers",
-        "HARNESS_WORKER_COUNT": "1",
-        "HARNESS_LLM_BASE_URL": f"http://127.0.0.1:{port['HARNESS_COMPOSE_SIM_PORT']}/v1",
-    }
+    host_env = cli_settings(home, values, port)
     cli_env = Path(os.environ.get("HARNESS_COMPOSE_CLI_ENV") or home / "harness.env")
     cli_env.parent.mkdir(parents=True, exist_ok=True)
     write_private(cli_env,

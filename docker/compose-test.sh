@@ -15,6 +15,9 @@ export HARNESS_COMPOSE_KAFKA_PORT="${HARNESS_COMPOSE_KAFKA_PORT:-29092}"
 export HARNESS_COMPOSE_FLINK_PORT="${HARNESS_COMPOSE_FLINK_PORT:-28081}"
 export HARNESS_COMPOSE_AIRFLOW_PORT="${HARNESS_COMPOSE_AIRFLOW_PORT:-28080}"
 export HARNESS_COMPOSE_SIM_PORT="${HARNESS_COMPOSE_SIM_PORT:-28000}"
+export HARNESS_COMPOSE_STORAGE_HEALTH_PORT="${HARNESS_COMPOSE_STORAGE_HEALTH_PORT:-28091}"
+export HARNESS_COMPOSE_EVENT_SINK_HEALTH_PORT="${HARNESS_COMPOSE_EVENT_SINK_HEALTH_PORT:-28092}"
+export HARNESS_COMPOSE_RELAY_HEALTH_PORT="${HARNESS_COMPOSE_RELAY_HEALTH_PORT:-28093}"
 out="${HARNESS_COMPOSE_TEST_DIR:-$PWD/.state/compose-test}"
 export HARNESS_COMPOSE_REPORTS="${HARNESS_COMPOSE_REPORTS:-$out/reports}"
 export HARNESS_COMPOSE_CLI_ENV="$out/harness.env"  # the host CLI's settings for this deployment
@@ -58,6 +61,14 @@ t2=$(now)
 compose ps
 log "harness status inside the deployment (every service probed where it answers)"
 compose exec -T airflow-scheduler harness status | tee "$out/status.txt"
+if [ -x .state/venv/bin/harness ]; then
+  # the published health ports; the workers through their consumer group (exit 3: one unhealthy)
+  log "harness status on the host, against the deployment ($HARNESS_COMPOSE_CLI_ENV)"
+  (set -a; . "$HARNESS_COMPOSE_CLI_ENV"; set +a; exec .state/venv/bin/harness status) \
+    | tee "$out/host-status.txt"
+else
+  log "no .state/venv on this host (make bootstrap): harness status on the host skipped"
+fi
 
 log "the demo experiment through Airflow: harness trigger $SPEC"
 set +e

@@ -105,10 +105,13 @@ def ensure_pipeline(workers: int | None = None, concurrency: int | None = None) 
 
 
 def service_health() -> dict[str, probes.ProbeResult]:
-    """Each pipeline service's health (the sensors poke this)."""
+    """Each pipeline service's health (the sensors poke this). In a deployment (no local stack,
+    every infrastructure service external) the services it runs, its workers as one fleet probed
+    through their consumer group, as `harness status` shows them."""
     stack = Stack()
+    deployed = not stack.supervisor.running() and stack.deployed_elsewhere()
     out: dict[str, probes.ProbeResult] = {}
-    for service in stack.services():
+    for service in stack.deployed_services() if deployed else stack.services():
         if service.group == "pipeline":
             out[service.name] = service.probe()
     return out

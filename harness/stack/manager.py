@@ -176,12 +176,12 @@ class Stack:
             infos = {i["name"]: i for i in self.supervisor.infos()}
             restarts = self.supervisor.restarts()
         # No local stack, every infrastructure service external: a deployment runs the services
-        # (docker-compose.yml), each probed where the settings say it answers.
+        # (docker-compose.yml), each probed where the settings say it answers, its workers as
+        # one fleet (pipeline_services.as_deployed).
         deployed = not supervised and self.deployed_elsewhere()
         rows: list[ServiceStatus] = []
-        for service in self.services(endpoints):
-            if deployed and service.name in LOCAL_ONLY:
-                continue
+        services = self.deployed_services(endpoints) if deployed else self.services(endpoints)
+        for service in services:
             info = infos.get(service.name)
             state = info["statename"] if info else ("DEPLOYED" if deployed else "NOT RUNNING")
             result = (service.probe() if state in ("RUNNING", "DEPLOYED")
@@ -198,6 +198,16 @@ class Stack:
             "airflow": {"url": endpoints.airflow_url, "username": endpoints.airflow_user,
                         "password_file": str(self.airflow_password_file())},
         }
+
+    def deployed_services(self, endpoints: Endpoints | None = None) -> list[Service]:
+        """The services a deployment runs, as :meth:`status` probes them: without the local
+        stack's own (:data:`LOCAL_ONLY`), the workers as one fleet probed through their consumer
+        group (:func:`harness.stack.pipeline_services.as_deployed`)."""
+        from harness.stack.pipeline_services import as_deployed  # deferred as in all_services
+
+        endpoints = endpoints or self.endpoints()
+        services = [s for s in self.services(endpoints) if s.name not in LOCAL_ONLY]
+        return as_deployed(services, endpoints)
 
     def deployed_elsewhere(self) -> bool:
         """Every infrastructure service external (HARNESS_EXTERNAL_*): with no local stack

@@ -3,6 +3,8 @@
 ``services`` lists them: the LLM simulator, ``HARNESS_WORKER_COUNT`` workers, the retry relay,
 the storage service and the event sink, each probed on its ``GET /health``.
 ``harness.stack.pipeline_prepare`` runs before they start (topics and migrations).
+``as_deployed`` is the same list as a deployment runs it (docs/compose.md): the workers, which
+it scales, as one ``workers`` row probed through their consumer group.
 The worker fleet an experiment asks for (``write_fleet``) overrides the settings' count and
 concurrency at the next ``harness up``.
 
@@ -28,6 +30,10 @@ from pipeline.worker.settings import WorkerSettings
 
 PHASE = 3
 GROUP = "pipeline"
+#: the supervised workers are worker-0, worker-1, ...
+WORKER_PREFIX = "worker-"
+#: a deployment's worker fleet, one row (see :func:`fleet_service`)
+FLEET = "workers"
 
 
 def _service(name: str, layout: Layout, args: list[str], host: str, port: int,
@@ -85,7 +91,7 @@ def services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> l
     ]
     for i in range(fleet.get("count", worker.count)):
         service = _service(
-            f"worker-{i}", layout, ["worker", "--index", str(i)], worker.health_host,
+            f"{WORKER_PREFIX}{i}", layout, ["worker", "--index", str(i)], worker.health_host,
             worker.health_port + i, endpoints,
             stop_wait_s=int(worker.drain_timeout_s) + 15,  # SIGTERM drains in-flight work
         )
@@ -93,3 +99,42 @@ def services(settings: StackSettings, layout: Layout, endpoints: Endpoints) -> l
         out.append(service)
     return out
 
+
+
+def fleet_service(endpoints: Endpoints) -> Service:
+    """A deployment's LLM workers as one service, probed through their consumer group.
+
+    The deployment scales them (``--scale workers=N``): its replicas share one container port,
+    and no host port can be published per replica (a host port range is not portable: podman's
+    Docker API refuses it, Compose v2 gives the whole range to the first replica), so the host
+    cannot reach them one by one. Every worker is a member of the workers' consumer group, which
+    the broker describes to whoever reaches it: healthy when the group has a member, with the
+    count in the detail. Not supervised: there is nothing to start (no command).
+    """
+    from pipeline.kafka.clients import scoped_group_id  # deferred: the Kafka client library
+    from pipeline.topics import TopicSettings
+
+    group = scoped_group_id(WorkerSettings().group_id, TopicSettings().prefix)
+    bootstrap = endpoints.kafka_bootstrap
+    return Service(
+        name=FLEET,
+        command=[],
+        url=f"kafka://{bootstrap} group {group}",
+        probe=probes.consumer_group(bootstrap, group),
+        phase=PHASE,
+        group=GROUP,
+    )
+
+
+def as_deployed(services: list[Service], endpoints: Endpoints) -> list[Service]:
+    """SERVICES as a deployment runs them: the supervised workers (worker-0, worker-1, ...)
+    replaced, where the first of them was, by the fleet (:func:`fleet_service`); every other
+    service as it is, probed at its health address (published by the deployment)."""
+    out: list[Service] = []
+    for service in services:
+        if service.group == GROUP and service.name.startswith(WORKER_PREFIX):
+            if not any(s.name == FLEET for s in out):
+                out.append(fleet_service(endpoints))
+        else:
+            out.append(service)
+    return out

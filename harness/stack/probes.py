@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pipeline import waiting
 
@@ -70,6 +71,43 @@ def kafka(bootstrap: str) -> Probe:
             return ProbeResult(False, "no broker in metadata")
         return ProbeResult(True, f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topic(s)")
     return probe
+
+
+def consumer_group(bootstrap: str, group: str, *,
+                   make_admin: Callable[[dict[str, Any]], Any] | None = None) -> Probe:
+    """Healthy when consumer group GROUP has at least one member, as the broker describes it.
+
+    For services that cannot be reached one by one (the replicas of a scaled deployment share one
+    container port, and no host port can be published per replica) but each of which consumes in
+    the group: a member has joined it and keeps polling (a consumer that stops polling leaves the
+    group after ``max.poll.interval.ms``). The detail gives the members, the partitions assigned
+    and the group's state. ``make_admin`` builds the AdminClient from its configuration (tests).
+    """
+    build = make_admin or _admin_client
+
+    def probe() -> ProbeResult:
+        try:
+            admin = build({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000,
+                           "logger": _quiet_kafka_logger()})
+            described = admin.describe_consumer_groups([group], request_timeout=3.0)[group]
+            description = described.result(timeout=5.0)
+        except Exception as exc:  # the broker unreachable, the request timed out or refused
+            return ProbeResult(False, f"group {group}: not described: {exc}")
+        members = list(description.members or [])
+        state = str(getattr(description.state, "name", description.state)).lower()
+        if not members:
+            return ProbeResult(False, f"group {group}: no member ({state})")
+        partitions = sum(len(m.assignment.topic_partitions or []) for m in members
+                         if m.assignment is not None)
+        return ProbeResult(True, f"{len(members)} member(s) of group {group}, "
+                                 f"{partitions} partition(s) assigned ({state})")
+    return probe
+
+
+def _admin_client(config: dict[str, Any]) -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient(config)
 
 
 def _quiet_kafka_logger() -> logging.Logger:
