@@ -23,7 +23,8 @@ What becomes what (details in :mod:`experiments.collect_map`; the SQL is all in
   :mod:`experiments.faults` injected), with those the load process could not write to PostgreSQL
   (:mod:`experiments.fault_events`' file), once each, by start. ``sim_counters``: given (a delta, see
   :func:`counter_delta`), else ``experiments.summary["sim_counters"]``, else none.
-- ``meta``: arguments first, then the experiments row (name, spec, git revision, load summary),
+- ``meta``: arguments first, then the experiments row (name, spec, git revision, load summary:
+  the load window, why it stopped early, the generator's pacing lag),
   then the spec (seed, warmup_s, slo_s, scoring.threshold / max_rounds), then what the data
   shows (the range of intended send times when no load summary was stored).
 """
@@ -45,6 +46,7 @@ from experiments.collect_map import (
     faults_from_events,
     intended_range,
     load_window,
+    pacing_lag,
     question_from_row,
     slo_of,
     spec_float,
@@ -282,6 +284,7 @@ def build_run(
         max_rounds=max_rounds,
         collected_at=collected_at,
         stopped_early=stop_reason(summary),
+        pacing_lag=pacing_lag(summary),
         status=outcome.status,
         failure=outcome.failure,
         overlapping_runs=list(outcome.overlapping_runs),

@@ -32,6 +32,7 @@ from experiments.metrics.model import (
     AttemptStatus,
     FaultEvent,
     LlmAttempt,
+    PacingLag,
     QuestionOutcome,
     TerminalState,
     WindowEvent,
@@ -373,6 +374,25 @@ def load_window(summary: Mapping[str, Any] | None) -> tuple[float, float] | None
             end = _float(candidate.get("ended_at"))
             if start and end and end >= start:
                 return start, end
+    return None
+
+
+def pacing_lag(summary: Mapping[str, Any] | None) -> PacingLag | None:
+    """The generator's pacing lag (``LoadSummary.lag``, from ``Pacer.lag_stats()``: ``p50_lag_s``,
+    ``p99_lag_s``, ``max_lag_s``, ``late_sends``) from a stored load summary (itself, or nested
+    under ``load``); None when it holds none (an older summary, a load that crashed before its
+    end) or its p99 or max is not a number."""
+    if not summary:
+        return None
+    for candidate in (summary, summary.get("load")):
+        lag = candidate.get("lag") if isinstance(candidate, Mapping) else None
+        if not isinstance(lag, Mapping):
+            continue
+        p99, worst = _float(lag.get("p99_lag_s")), _float(lag.get("max_lag_s"))
+        if p99 is None or worst is None:
+            continue
+        return PacingLag(p50_s=_float(lag.get("p50_lag_s")) or 0.0, p99_s=p99, max_s=worst,
+                         late_sends=_int(_float(lag.get("late_sends"))))
     return None
 
 

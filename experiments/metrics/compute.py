@@ -119,6 +119,7 @@ def compute(
         "cache": cache_section(steady),
         "faults": faults_section(all_q, run.faults, t0, run.meta.ended_at - t0),
         "workers": workers_section(run.questions, run.attempts),
+        "pacing_lag": None if run.meta.pacing_lag is None else run.meta.pacing_lag.model_dump(),
     }
     metrics = RunMetrics.model_validate(sections)
     metrics.headline = headline(metrics)

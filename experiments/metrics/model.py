@@ -25,10 +25,12 @@ Conventions the collector must follow:
 
 - ``LlmAttempt.worker`` is the id of the worker that made the call (``<host>-<index>-<pid>``, as
   its ``llm_attempt`` event says), None when unknown.
+- ``RunMeta.pacing_lag`` is the generator's own measure of how late it called produce() (its
+  ``LoadSummary.lag``), None when no load summary recorded it.
 
-Versions (``RunData.version``): 1, the first; 2 adds ``faults``; 3 adds ``LlmAttempt.worker``.
-A version 1 file loads as a run without faults; a version 1 or 2 file as attempts of unknown
-workers.
+Versions (``RunData.version``): 1, the first; 2 adds ``faults``; 3 adds ``LlmAttempt.worker``
+and ``RunMeta.pacing_lag``. A version 1 file loads as a run without faults; a version 1 or 2 file
+as attempts of unknown workers and an unknown pacing lag.
 """
 
 from __future__ import annotations
@@ -67,6 +69,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+class PacingLag(_Model):
+    """How late the load generator was to send, by its own clock (``Pacer.lag_stats()`` in
+    pipeline/generator/pacing.py): per ask, the time from its due moment to the generator getting
+    to it (before the produce() call, so the Kafka acknowledgement is not in it). Over every ask
+    of the run, warm-up included."""
+
+    p50_s: float = 0.0
+    p99_s: float = 0.0
+    max_s: float = 0.0
+    #: asks more than 10 ms late
+    late_sends: int = 0
+
+
 class RunMeta(_Model):
     """Who and what the run was; the report prints all of it."""
 
@@ -97,6 +112,8 @@ class RunMeta(_Model):
     #: other experiments whose questions were in the shared pipeline while this run's were
     #: (their ids): their load may have contaminated this run's figures.
     overlapping_runs: list[str] = Field(default_factory=list)
+    #: the generator's pacing lag (version 3); None: unknown (no load summary recorded it)
+    pacing_lag: PacingLag | None = None
 
 
 class RunOutcome(_Model):

@@ -416,6 +416,35 @@ class WorkerStats(Section):
     attempt_p99_s: float | None = None
 
 
+class PacingLagStats(Section):
+    """How late the load generator was to send, by its own clock (definitions in
+    docs/metrics.md#pacing-lag): from an ask's intended time to the generator getting to it,
+    before the produce() call (the Kafka acknowledgement is not in it; the producer send is).
+    Over every ask of the run, warm-up included."""
+
+    p50_s: float
+    p99_s: float
+    max_s: float
+    #: asks more than 10 ms late
+    late_sends: int
+
+    @classmethod
+    def of_repeats(cls, lags: list[PacingLagStats | None]) -> PacingLagStats | None:
+        """One pacing lag for the repeats of a spec: the worst repeat's, figure by figure (the
+        largest p50, p99 and max; not a percentile over the pooled asks), and the late sends
+        summed. None when any repeat's is unknown: a repeat whose lag was not recorded may have
+        been the late one."""
+        known = [lag for lag in lags if lag is not None]
+        if not known or len(known) < len(lags):
+            return None
+        return cls(
+            p50_s=max(lag.p50_s for lag in known),
+            p99_s=max(lag.p99_s for lag in known),
+            max_s=max(lag.max_s for lag in known),
+            late_sends=sum(lag.late_sends for lag in known),
+        )
+
+
 class RepeatStat(Section):
     n: int
     mean: float | None
@@ -459,6 +488,9 @@ class RunMetrics(Section):
     #: the LLM workers' shares of the run (1.3), in worker order; empty when no attempt names its
     #: worker
     workers: list[WorkerStats] = Field(default_factory=list)
+    #: the load generator's pacing lag (1.3); None: not recorded (older files, a run without a
+    #: load summary). With repeats, the worst repeat's (:meth:`PacingLagStats.of_repeats`).
+    pacing_lag: PacingLagStats | None = None
     #: headline key (see :mod:`experiments.metrics.headline`) -> value, None where not measured.
     headline: dict[str, float | None] = Field(default_factory=dict)
     repeats: Repeats | None = None

@@ -1,7 +1,9 @@
 """Reading metrics.json of any version this code understands, or refusing it clearly.
 
-- ``schema_version`` "1.3" (current) is validated as is.
-- "1.2" is upgraded by adding the ``workers`` section (empty: no worker was recorded before 1.3).
+- ``schema_version`` "1.3" (current) is validated as is; its optional ``pacing_lag`` (added
+  within 1.3, before 1.3 was released) is None in a file written without it.
+- "1.2" is upgraded by adding the ``workers`` section (empty: no worker was recorded before 1.3);
+  its ``pacing_lag`` is unknown (None).
 - "1.1" is upgraded by adding the ``faults`` section (empty: no fault was recorded before 1.2),
   then as 1.2.
 - "1.0" (and a file without ``schema_version``, read as 1.0) is upgraded first: it had no

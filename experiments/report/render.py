@@ -10,7 +10,7 @@ from typing import Any
 from experiments.metrics.compute import compute, question_rows
 from experiments.metrics.model import RunData
 from experiments.metrics.repeats import aggregate_repeats
-from experiments.metrics.schema import Outcome, Repeats
+from experiments.metrics.schema import Outcome, PacingLagStats, Repeats
 from experiments.metrics.store import read_metrics, read_questions, write_metrics, write_questions
 from experiments.report.audit_view import read_audit
 from experiments.report.content import run_document
@@ -31,7 +31,9 @@ def write_run_metrics(
 
     With several runs (repeats), the first is the representative one (its plots, tables and per-question
     CSV; the report is named after ``run_dir``) and metrics.json gains a ``repeats`` block: each headline metric's mean with a bootstrap CI
-    (seeded by ``seed``); its ``outcome`` combines the repeats' (:meth:`Outcome.of_repeats`). Each repeat's own metrics go to ``repeats/<run_name>.json``.
+    (seeded by ``seed``); its ``outcome`` combines the repeats' (:meth:`Outcome.of_repeats`), its
+    ``pacing_lag`` is the worst repeat's (:meth:`PacingLagStats.of_repeats`: largest p99 and max,
+    late sends summed). Each repeat's own metrics go to ``repeats/<run_name>.json``.
     """
     items = [runs] if isinstance(runs, RunData) else list(runs)
     if not items:
@@ -48,6 +50,7 @@ def write_run_metrics(
             [(r.meta.run_name, m.outcome) for r, m in zip(items, all_metrics, strict=True)],
             own_ids={r.meta.experiment_id for r in items},
         )
+        primary.pacing_lag = PacingLagStats.of_repeats([m.pacing_lag for m in all_metrics])
         primary.run.representative_run = items[0].meta.run_name
         primary.run.run_name = out.name
         for run, m in zip(items, all_metrics, strict=True):

@@ -21,8 +21,10 @@ from experiments.collect import (
 )
 from experiments.collect_sql import CACHE_COALESCED, RawRun
 from experiments.metrics.compute import compute
-from experiments.metrics.model import RunOutcome
+from experiments.metrics.model import PacingLag, RunOutcome
+from experiments.metrics.store import read_metrics
 from experiments.pending import pending_from_states, states_of
+from experiments.report.render import write_run_metrics
 from harness.commands import collect as cli
 
 T = 1_750_000_000.0
@@ -169,6 +171,38 @@ def test_the_outcome_reaches_the_run_meta() -> None:
     assert (meta.status, meta.failure) == ("failed", "the drain timed out")
     assert meta.overlapping_runs == ["exp-other"]
     assert compute(build(outcome=outcome).run).outcome.in_flight_at_collection == 1
+
+
+def lagged(name: str, p50: float, p99: float, worst: float, late: int) -> RawRun:
+    """The raw run with a load summary (nested under ``load``, as the runner stores it) holding
+    the generator's ``Pacer.lag_stats()``."""
+    raw = raw_run()
+    raw.experiment = {**raw.experiment, "id": name, "name": name, "summary": {"load": {
+        "started_at": T, "ended_at": T + 30, "acknowledged": 3,
+        "lag": {"p50_lag_s": p50, "p99_lag_s": p99, "max_lag_s": worst, "late_sends": late}}}}
+    return raw
+
+
+def test_the_pacing_lag_reaches_the_run_and_its_metrics() -> None:
+    run = build(lagged("e1", 0.001, 0.4, 0.7, 9)).run
+    assert run.meta.pacing_lag == PacingLag(p50_s=0.001, p99_s=0.4, max_s=0.7, late_sends=9)
+    lag = compute(run).pacing_lag
+    assert lag is not None
+    assert (lag.p50_s, lag.p99_s, lag.max_s, lag.late_sends) == (0.001, 0.4, 0.7, 9)
+    assert build().run.meta.pacing_lag is None  # the summary holds no lag: unknown, not zero
+    assert compute(build().run).pacing_lag is None
+
+
+def test_repeats_keep_the_worst_pacing_lag(tmp_path: Path) -> None:
+    a = build_run(lagged("r1", 0.003, 0.05, 1.2, 4), "r1", collected_at=T + 100, git=lambda: None)
+    b = build_run(lagged("r2", 0.001, 0.6, 0.8, 7), "r2", collected_at=T + 100, git=lambda: None)
+    write_run_metrics([a.run, b.run], tmp_path / "both")
+    lag = read_metrics(tmp_path / "both").pacing_lag
+    assert lag is not None
+    assert (lag.p50_s, lag.p99_s, lag.max_s, lag.late_sends) == (0.003, 0.6, 1.2, 11)
+    unknown = build_run(raw_run(), "r3", collected_at=T + 100, git=lambda: None)
+    write_run_metrics([a.run, unknown.run], tmp_path / "one_unknown")
+    assert read_metrics(tmp_path / "one_unknown").pacing_lag is None
 
 
 def test_metrics_compute_on_the_collected_run() -> None:

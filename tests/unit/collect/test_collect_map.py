@@ -17,12 +17,13 @@ from experiments.collect_map import (
     intended_range,
     load_window,
     metric_hops,
+    pacing_lag,
     question_from_row,
     slo_of,
     window_from_event,
     with_workers,
 )
-from experiments.metrics.model import LlmAttempt
+from experiments.metrics.model import LlmAttempt, PacingLag
 
 T = 1_750_000_000.0
 
@@ -208,6 +209,29 @@ class TestLoadWindow:
         assert load_window(None) is None
         assert load_window({"started_at": 0.0, "ended_at": 0.0}) is None
         assert load_window({"started_at": T}) is None
+
+
+#: ``Pacer.lag_stats()`` as the load summary stores it
+LAG_STATS = {"max_lag_s": 1.5, "p50_lag_s": 0.002, "p99_lag_s": 0.9, "late_sends": 12}
+
+
+class TestPacingLag:
+
+    def test_flat_and_nested_summaries(self) -> None:
+        want = PacingLag(p50_s=0.002, p99_s=0.9, max_s=1.5, late_sends=12)
+        assert pacing_lag({"started_at": T, "lag": LAG_STATS}) == want
+        assert pacing_lag({"load": {"started_at": T, "lag": LAG_STATS}, "report_dir": "x"}) == want
+
+    def test_missing_empty_or_not_a_number_is_unknown(self) -> None:
+        assert pacing_lag(None) is None
+        assert pacing_lag({"started_at": T, "ended_at": T + 60}) is None  # an older summary
+        assert pacing_lag({"load": {"lag": {}}}) is None  # the load crashed before its end
+        assert pacing_lag({"lag": {**LAG_STATS, "p99_lag_s": None}}) is None
+        assert pacing_lag({"lag": {**LAG_STATS, "max_lag_s": "nan"}}) is None
+
+    def test_a_late_send_count_or_median_missing_reads_as_zero(self) -> None:
+        lag = pacing_lag({"lag": {"max_lag_s": 0.02, "p99_lag_s": 0.01}})
+        assert lag == PacingLag(p50_s=0.0, p99_s=0.01, max_s=0.02, late_sends=0)
 
 
 def test_intended_range_and_slo() -> None:
