@@ -504,8 +504,8 @@ def run_document(
 ) -> Document:
     """The report of one run. It opens with its validity warnings (:mod:`experiments.report.validity`:
     a partial run, overlapping runs, a retry policy never exercised, too few samples for a
-    percentile, a generator that fell behind), then the audit's verdict when ``audit`` is given
-    (see :mod:`experiments.report.audit_view`), then what was tested
+    percentile, a generator that fell behind, Kafka slow to acknowledge), then the audit's verdict
+    when ``audit`` is given (see :mod:`experiments.report.audit_view`), then what was tested
     (:mod:`experiments.report.tested`); software versions come last."""
     run = metrics.run
     faults = _faults(metrics)

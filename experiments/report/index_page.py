@@ -55,6 +55,7 @@ WARNING_LABELS: dict[str, str] = {
     "not_exercised": "retries idle",
     "few_samples": "few samples",
     "generator_behind": "generator late",
+    "kafka_ack_slow": "Kafka acks slow",
 }
 
 PAGE_CSS = """

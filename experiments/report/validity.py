@@ -11,6 +11,8 @@ Codes (definitions in docs/metrics.md#validity-warnings):
 - ``few_samples``: a tail percentile of the end-to-end latency rests on fewer samples than it
   needs (p99 on fewer than 100, p99.9 on fewer than 1,000, ...).
 - ``generator_behind``: the load generator sent later than the arrival process meant.
+- ``kafka_ack_slow``: the producer send (intended send -> Kafka ack) was slow, but the generator
+  kept its schedule: Kafka acknowledged slowly (a broker restart, a loaded machine).
 - ``untested_difference`` (comparisons only): the runs differ in their retry policy, but at least
   one of them never exercised it.
 """
@@ -29,12 +31,19 @@ from experiments.report.fmt import count, plural
 from experiments.report.outcome import overlap_banner, partial_banner
 
 WarningCode = Literal[
-    "partial", "overlap", "not_exercised", "few_samples", "generator_behind", "untested_difference"
+    "partial",
+    "overlap",
+    "not_exercised",
+    "few_samples",
+    "generator_behind",
+    "kafka_ack_slow",
+    "untested_difference",
 ]
 
-#: a producer send (intended send -> Kafka ack) p99 above this and above the mean gap between
-#: arrivals means the generator fell behind; below it, the Kafka acknowledgement alone can
-#: explain it on a loaded machine.
+#: a pacing lag p99 (or, when it is unknown, a producer-send p99) above this and above the mean
+#: gap between arrivals means the generator fell behind; a producer-send p99 above it while the
+#: pacing lag stays below means Kafka acknowledged slowly. Below it, a loaded machine alone can
+#: explain the figure.
 GENERATOR_LATE_FLOOR_S = 0.25
 
 
@@ -126,22 +135,74 @@ def few_samples(m: RunMetrics) -> ValidityWarning | None:
     )
 
 
-def generator_behind(m: RunMetrics) -> ValidityWarning | None:
-    """Producer-send p99 (intended send -> Kafka ack, pacing lag included) longer than the mean
-    gap between arrivals and than :data:`GENERATOR_LATE_FLOOR_S`."""
-    late, offered = m.latency.producer_send.p99, m.throughput.offered_qps
-    if late is None or not offered:
+def _late_bound(m: RunMetrics) -> tuple[float, float, float] | None:
+    """``(bound, mean gap, offered rate)``: the bound is the larger of the mean gap between
+    arrivals and :data:`GENERATOR_LATE_FLOOR_S`; None without an offered rate."""
+    offered = m.throughput.offered_qps
+    if not offered:
         return None
     gap = 1.0 / offered
-    if late <= max(gap, GENERATOR_LATE_FLOOR_S):
+    return max(gap, GENERATOR_LATE_FLOOR_S), gap, offered
+
+
+def _gap_text(gap: float, offered: float) -> str:
+    return (
+        f"the mean gap between arrivals ({format_seconds(gap)} at "
+        f"{format_unit('1/s', offered)} offered)"
+    )
+
+
+def generator_behind(m: RunMetrics) -> ValidityWarning | None:
+    """The generator's pacing lag p99 (intended send -> its produce() call) above the bound of
+    :func:`_late_bound`. For metrics without a pacing lag (written before it was recorded): the
+    producer-send p99 (intended send -> Kafka ack, pacing lag included) above it."""
+    bound = _late_bound(m)
+    if bound is None:
+        return None
+    limit, gap, offered = bound
+    pacing = m.pacing_lag
+    if pacing is None:
+        late = m.latency.producer_send.p99
+        if late is None or late <= limit:
+            return None
+        return ValidityWarning(
+            "generator_behind",
+            f"The load generator fell behind: its producer-send p99 (intended send -> Kafka ack) "
+            f"was {format_seconds(late)}, longer than {_gap_text(gap, offered)}, so questions "
+            "left later than the arrival process meant and the load applied was not the load "
+            "offered (end-to-end latency still counts from the intended send time).",
+        )
+    if pacing.p99_s <= limit:
         return None
     return ValidityWarning(
         "generator_behind",
-        f"The load generator fell behind: its producer-send p99 (intended send -> Kafka ack) "
-        f"was {format_seconds(late)}, longer than the mean gap between arrivals "
-        f"({format_seconds(gap)} at {format_unit('1/s', offered)} offered), so questions left "
-        "later than the arrival process meant and the load applied was not the load offered "
-        "(end-to-end latency still counts from the intended send time).",
+        f"The load generator fell behind: its pacing lag p99 (intended send -> the generator "
+        f"getting to the send) was {format_seconds(pacing.p99_s)} (max "
+        f"{format_seconds(pacing.max_s)}, {plural(pacing.late_sends, 'send')} more than 10 ms "
+        f"late), longer than {_gap_text(gap, offered)}, so questions left later than the "
+        "arrival process meant and the load applied was not the load offered (end-to-end "
+        "latency still counts from the intended send time).",
+    )
+
+
+def kafka_ack_slow(m: RunMetrics) -> ValidityWarning | None:
+    """The producer-send p99 above the bound of :func:`_late_bound` while the pacing lag p99 is
+    not: the generator kept its schedule and Kafka was slow to acknowledge. Needs the pacing lag
+    (without it, :func:`generator_behind` reads the producer send)."""
+    bound, pacing = _late_bound(m), m.pacing_lag
+    send = m.latency.producer_send.p99
+    if bound is None or pacing is None or send is None:
+        return None
+    limit, gap, offered = bound
+    if send <= limit or pacing.p99_s > limit:
+        return None
+    return ValidityWarning(
+        "kafka_ack_slow",
+        f"Kafka acknowledged slowly: the producer-send p99 (intended send -> Kafka ack) was "
+        f"{format_seconds(send)}, longer than {_gap_text(gap, offered)}, while the generator "
+        f"kept its schedule (pacing lag p99 {format_seconds(pacing.p99_s)}), so the questions "
+        "left on time and waited for Kafka; end-to-end latency counts from the intended send "
+        "time and includes that wait.",
     )
 
 
@@ -154,6 +215,7 @@ def run_warnings(m: RunMetrics) -> list[ValidityWarning]:
         not_exercised(m),
         few_samples(m),
         generator_behind(m),
+        kafka_ack_slow(m),
     ]
     return [w for w in out if w is not None]
 

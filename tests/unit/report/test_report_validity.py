@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from experiments.compare import compare
 from experiments.metrics import RunMetrics
-from experiments.metrics.compute import compute
+from experiments.metrics.compute import compute, question_rows
+from experiments.metrics.schema import PacingLagStats
+from experiments.metrics.store import write_metrics, write_questions
 from experiments.metrics.synthetic import SyntheticProfile, make_run
 from experiments.report import build_report
+from experiments.report.index_page import WARNING_LABELS
+from experiments.report.render import render_report
 from experiments.report.validity import (
+    WarningCode,
     few_samples,
     generator_behind,
+    kafka_ack_slow,
     min_samples,
     not_exercised,
     run_warnings,
@@ -112,6 +119,96 @@ def test_a_late_generator_is_flagged(calm: RunMetrics) -> None:
     m.throughput.offered_qps = 400.0  # 2.5 ms between arrivals: a 100 ms ack is not "behind"
     m.latency.producer_send.p99 = 0.1
     assert generator_behind(m) is None
+
+
+def _paced(calm: RunMetrics, send_p99: float, pacing_p99: float | None) -> RunMetrics:
+    """``calm`` at 4/s offered (250 ms between arrivals, the bound is 250 ms) with a producer-send
+    p99 and the generator's pacing lag p99 (None: a metrics.json without the pacing lag)."""
+    m = calm.model_copy(deep=True)
+    m.throughput.offered_qps = 4.0
+    m.latency.producer_send.p99 = send_p99
+    m.pacing_lag = None if pacing_p99 is None else PacingLagStats(
+        p50_s=0.001, p99_s=pacing_p99, max_s=max(3.0, pacing_p99), late_sends=42)
+    return m
+
+
+def _late_codes(m: RunMetrics) -> list[str]:
+    return [c for c in _codes(m) if c in ("generator_behind", "kafka_ack_slow")]
+
+
+def test_a_late_pacing_is_the_generator_falling_behind(calm: RunMetrics) -> None:
+    m = _paced(calm, send_p99=2.5, pacing_p99=2.0)
+    warning = generator_behind(m)
+    assert warning is not None and warning.code == "generator_behind"
+    assert "pacing lag p99" in warning.text and "2.00 s" in warning.text
+    assert "max 3.00 s" in warning.text and "42 sends" in warning.text
+    assert "250.0 ms" in warning.text
+    assert kafka_ack_slow(m) is None
+    assert _late_codes(m) == ["generator_behind"]
+
+
+def test_slow_acks_on_schedule_are_kafka_not_the_generator(calm: RunMetrics) -> None:
+    """A broker restart mid-run: the acks took seconds while the generator kept its schedule."""
+    m = _paced(calm, send_p99=2.0, pacing_p99=0.004)
+    assert generator_behind(m) is None
+    warning = kafka_ack_slow(m)
+    assert warning is not None and warning.code == "kafka_ack_slow"
+    assert warning.text.startswith("Kafka acknowledged slowly:")
+    assert "producer-send p99 (intended send -> Kafka ack) was 2.00 s" in warning.text
+    assert "pacing lag p99 4.0 ms" in warning.text and "250.0 ms" in warning.text
+    assert "includes that wait" in warning.text
+    assert _late_codes(m) == ["kafka_ack_slow"]
+
+
+def test_neither_late_pacing_nor_slow_acks_warn(calm: RunMetrics) -> None:
+    assert _late_codes(_paced(calm, send_p99=0.2, pacing_p99=0.1)) == []
+    assert _late_codes(_paced(calm, send_p99=0.25, pacing_p99=0.25)) == []  # at the bound
+    # 2.5 ms between arrivals: the 250 ms floor holds, a 100 ms ack or lag is not "behind"
+    fast = _paced(calm, send_p99=0.1, pacing_p99=0.1)
+    fast.throughput.offered_qps = 400.0
+    assert _late_codes(fast) == []
+    unknown_rate = _paced(calm, send_p99=2.0, pacing_p99=2.0)
+    unknown_rate.throughput.offered_qps = None
+    assert _late_codes(unknown_rate) == []
+
+
+def test_metrics_without_a_pacing_lag_keep_the_producer_send_rule(calm: RunMetrics) -> None:
+    m = _paced(calm, send_p99=2.0, pacing_p99=None)
+    warning = generator_behind(m)
+    assert warning is not None and "producer-send p99 (intended send -> Kafka ack)" in warning.text
+    assert kafka_ack_slow(m) is None  # without the pacing lag the two cannot be told apart
+    assert _late_codes(m) == ["generator_behind"]
+    assert _late_codes(_paced(calm, send_p99=0.1, pacing_p99=None)) == []
+
+
+def _write(m: RunMetrics, run_dir: Path, name: str) -> Path:
+    run = make_run(1, profile=CALM, run_name=name)
+    m = m.model_copy(deep=True)
+    m.run.run_name = name
+    write_metrics(m, run_dir)
+    write_questions(question_rows(run), run_dir)
+    return run_dir
+
+
+def test_the_report_and_a_comparison_open_with_the_late_warnings(
+    calm: RunMetrics, tmp_path: Path
+) -> None:
+    acks = _write(_paced(calm, send_p99=2.0, pacing_p99=0.004), tmp_path / "acks", "acks")
+    late = _write(_paced(calm, send_p99=2.5, pacing_p99=2.0), tmp_path / "late", "late")
+    render_report(acks)
+    md = (acks / "report.md").read_text()
+    opening = md[: md.index("\n## ")]
+    assert "> **Kafka acknowledged slowly: the producer-send p99" in opening
+    assert "fell behind" not in opening
+    html = compare([acks, late], tmp_path / "cmp").read_text()
+    top = html[html.index("<h1>") : html.index("<nav>")]
+    assert "acks: Kafka acknowledged slowly" in top
+    assert "late: The load generator fell behind: its pacing lag p99" in top
+
+
+def test_every_run_warning_has_a_short_label_in_the_index() -> None:
+    assert set(get_args(WarningCode)) - {"untested_difference"} <= WARNING_LABELS.keys()
+    assert WARNING_LABELS["kafka_ack_slow"] == "Kafka acks slow"
 
 
 def test_partial_and_overlapping_runs_lead_the_warnings(calm: RunMetrics) -> None:
