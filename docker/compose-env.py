@@ -12,7 +12,10 @@ the local stack's, harness.stack.secrets):
 - ``<home>/harness.env`` (or HARNESS_COMPOSE_CLI_ENV): the settings under which the `harness`
   CLI on the host works against the deployment (``set -a; . .state/compose/harness.env; set +a; harness trigger SPEC``): the
   state folder ``<home>`` (its secrets: the Airflow password), the published ports
-  (HARNESS_COMPOSE_*_PORT when this runs, else their defaults) as external services.
+  (HARNESS_COMPOSE_*_PORT when this runs, else their defaults) as external services;
+- ``docker/extra-ca/``: the CA certificates this host added (``/usr/local/share/ca-certificates``),
+  which the images' build stages trust: behind a network that intercepts TLS, pip, uv and mvn in a
+  build need them. Copied on every run (a fresh clone or worktree has none), on any host.
 
 Standard library only: it runs before anything is installed.
 """
@@ -20,6 +23,7 @@ Standard library only: it runs before anything is installed.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -86,6 +90,22 @@ def cli_settings(home: Path, values: dict[str, str], port: dict[str, int]) -> di
     }
 
 
+#: where Debian (and most distributions) keep the CA certificates an administrator added
+HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
+
+
+def copy_host_cas(source: Path = HOST_CA_DIR, target: Path = ROOT / "docker" / "extra-ca") -> list[str]:
+    """Copy SOURCE's ``*.crt`` files that TARGET lacks or holds different; the names copied."""
+    copied = []
+    for crt in sorted(source.glob("*.crt")) if source.is_dir() else []:
+        dest = target / crt.name
+        if not dest.exists() or dest.read_bytes() != crt.read_bytes():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(crt, dest)
+            copied.append(crt.name)
+    return copied
+
+
 def main() -> int:
     home = Path(os.environ.get("HARNESS_COMPOSE_HOME") or ROOT / ".state" / "compose").resolve()
     folder = home / "secrets"
@@ -113,6 +133,8 @@ def main() -> int:
                   + "".join(f"{key}={value}\n" for key, value in host_env.items()))
     print(f"compose secrets in {folder}; {env_file.relative_to(ROOT)} and {cli_env} written "
           "(no secret printed)")
+    for name in copy_host_cas():
+        print(f"the image builds trust this host's {HOST_CA_DIR / name} too (docker/extra-ca/)")
     return 0
 
 

@@ -14,8 +14,8 @@
 #    systemd no healthcheck would ever run, and `depends_on: condition: service_healthy` waits
 #    on them).
 #
-# The host's own CA certificates (/usr/local/share/ca-certificates) are copied to
-# docker/extra-ca/, which the builds trust (a network that intercepts TLS needs it).
+# (The host's own CA certificates, which the builds trust, are copied to docker/extra-ca/ by
+# docker/compose-env.py before every build, on any host.)
 # Steps 1 and 3 are what any podman host needs. Some hosts (sandboxes, CI runners inside a
 # container) also need the settings in sandbox_settings below; a normal Docker or podman host
 # does not, and the script applies them only where their condition holds.
@@ -85,16 +85,6 @@ no_sys_resource() { local eff; eff=$(awk '/^CapEff:/ {print $2}' /proc/self/stat
 if not_cgroup2 || no_sys_resource || [ "${HARNESS_PODMAN_SANDBOX:-}" = 1 ]; then
   sandbox_settings
 fi
-
-# --- CA certificates added to this host (a network that intercepts TLS) -----------------------
-# The builds download from PyPI and Maven Central over TLS: they trust what the host trusts.
-extra_ca="$(dirname "${BASH_SOURCE[0]}")/extra-ca"
-for crt in /usr/local/share/ca-certificates/*.crt; do
-  [ -f "$crt" ] || continue
-  if ! cmp -s "$crt" "$extra_ca/$(basename "$crt")"; then
-    cp "$crt" "$extra_ca/" && log "the builds trust $crt too (docker/extra-ca/)"
-  fi
-done
 
 # --- 2. the base image ---------------------------------------------------------------------
 if ! podman image exists "debian:$SUITE"; then

@@ -130,3 +130,17 @@ def test_host_status_probes_each_service_at_its_published_port(
     assert host_cli["HARNESS_EXTERNAL_KAFKA"] == "127.0.0.1:29092"
     assert fleet.url == "kafka://127.0.0.1:29092 group qa-workers" and fleet.command == []
     assert fleet.probe() == ProbeResult(True, "qa-workers @ 127.0.0.1:29092")
+
+
+def test_the_hosts_added_cas_are_copied_for_the_builds_once_and_again_when_changed(tmp_path) -> None:
+    source, target = tmp_path / "host-cas", tmp_path / "extra-ca"
+    source.mkdir()
+    (source / "proxy.crt").write_text("A")
+    (source / "notes.txt").write_text("not a certificate")
+    copy = compose_env().copy_host_cas
+    assert copy(source, target) == ["proxy.crt"]
+    assert (target / "proxy.crt").read_text() == "A" and not (target / "notes.txt").exists()
+    assert copy(source, target) == []  # unchanged: nothing to copy
+    (source / "proxy.crt").write_text("B")
+    assert copy(source, target) == ["proxy.crt"] and (target / "proxy.crt").read_text() == "B"
+    assert copy(tmp_path / "absent", target) == []
