@@ -211,6 +211,13 @@ def _fault(f: Any) -> str:
     return text + f" at {_secs(f.get('at_s', 0))}"
 
 
+def workers_seen(m: RunMetrics) -> int:
+    """Distinct worker slots that made the run's LLM calls: ids are ``<host>-<index>-<pid>``, and
+    a restarted worker (a new pid) is the same slot. A deployment (docker compose ``--scale``)
+    runs as many as it was told, whatever the spec's ``workers.count`` says."""
+    return len({w.worker.rsplit("-", 1)[0] for w in m.workers if w.worker})
+
+
 def setting_rows(m: RunMetrics) -> list[list[str]]:
     """Every row of the "What was tested" table, retry policy first."""
     spec = m.spec
@@ -220,13 +227,12 @@ def setting_rows(m: RunMetrics) -> list[list[str]]:
         rows.append(["arrival", arrival_text(arrival)])
     workers = _section(spec, "workers")
     if workers:
-        rows.append(
-            [
-                "workers",
-                f"{_g(workers.get('count', '?'))} x {_g(workers.get('concurrency', '?'))} "
-                "concurrent calls",
-            ]
-        )
+        text = (f"{_g(workers.get('count', '?'))} x {_g(workers.get('concurrency', '?'))} "
+                "concurrent calls")
+        seen = workers_seen(m)
+        if seen and str(seen) != _g(workers.get("count", "?")):
+            text += f" in the spec; {seen} made the run's LLM calls (the deployment's count)"
+        rows.append(["workers", text])
     scoring = _section(spec, "scoring") or _section(spec, "flink")
     threshold = m.run.score_threshold if m.run.score_threshold is not None else scoring.get("threshold")
     rounds = m.run.max_rounds if m.run.max_rounds is not None else scoring.get("max_rounds")

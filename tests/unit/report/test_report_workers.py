@@ -47,3 +47,29 @@ def test_no_section_without_workers(tmp_path: Path) -> None:
     assert m.workers == []
     assert "## Workers" not in to_markdown(run_document(m, {}))
     assert ">Workers<" not in to_html(run_document(m, {}))
+
+
+
+def _with_spec_workers(m, count: int):
+    return m.model_copy(update={"spec": {**m.spec, "workers": {"count": count, "concurrency": 64}}})
+
+
+def test_what_was_tested_names_the_workers_that_ran_when_the_deployment_ran_more(tmp_path: Path) -> None:
+    from experiments.report.tested import setting_rows, workers_seen
+
+    m = _with_spec_workers(_metrics(tmp_path, workers=True), 1)
+    assert workers_seen(m) == 2  # the unknown row is not a worker
+    row = dict(setting_rows(m))["workers"]
+    assert row == "1 x 64 concurrent calls in the spec; 2 made the run's LLM calls (the deployment's count)"
+    assert workers_seen(_metrics(tmp_path, workers=False)) == 0
+
+
+def test_a_restarted_worker_is_the_same_slot_and_a_matching_count_says_nothing_more(tmp_path: Path) -> None:
+    from experiments.report.tested import setting_rows, workers_seen
+
+    m = _with_spec_workers(_metrics(tmp_path, workers=True), 2)
+    restarted = [w.model_copy(update={"worker": w.worker.rsplit("-", 1)[0] + "-99"})
+                 for w in m.workers if w.worker]
+    m = m.model_copy(update={"workers": [*m.workers, *restarted]})
+    assert workers_seen(m) == 2
+    assert dict(setting_rows(m))["workers"] == "2 x 64 concurrent calls"
