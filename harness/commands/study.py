@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from experiments.run_summary import EXIT_INVALID, EXIT_PASSED, EXIT_RUN_FAILED
@@ -76,7 +77,10 @@ def _study(args: argparse.Namespace) -> int:
     from experiments.report import build_index
     from experiments.report.settings import ReportSettings
 
-    results, html = _runner(args.refresh).run_study(study)
+    runner = _runner(args.refresh)
+    if args.report_only:  # an interrupted study: its report from the repeats that finished
+        runner = replace(runner, run=None, prepare=None)
+    results, html = runner.run_study(study)
     build_index(ReportSettings().reports_root)
     from experiments.studies.report import verdicts
 
@@ -114,5 +118,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     study.add_argument("--dry-run", action="store_true",
                        help="print the cells, their run labels, the questions and the time "
                             "estimate; run nothing")
+    study.add_argument("--report-only", action="store_true",
+                       help="write the study's report from the repeats that already finished "
+                            "(an interrupted study); run nothing")
     add_refresh_argument(study)
     study.set_defaults(func=_study)

@@ -32,3 +32,23 @@ def test_an_invalid_study_runs_nothing(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["study", str(path)]) == 2
     assert "retry.base_s" in capsys.readouterr().err
     assert main(["study", "no-such-study"]) == 2
+
+
+def test_report_only_writes_the_report_of_what_finished_and_runs_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from experiments.studies.runner import StudyRunner
+    from harness.commands import study as study_command
+
+    def must_not_run(*args: object) -> str:
+        raise AssertionError("--report-only ran a repeat")
+
+    statuses = {"tiny.base_s-0.5.r1": ("running", None)}  # interrupted: no report
+    monkeypatch.setattr(study_command, "_runner", lambda refresh: StudyRunner(
+        run=must_not_run, prepare=must_not_run,
+        status=lambda label: statuses.get(label, (None, None))))
+    monkeypatch.setenv("HARNESS_REPORT_REPORTS_ROOT", str(tmp_path))
+    assert main(["study", "tiny", "--report-only"]) == 1  # repeats missing
+    out = capsys.readouterr().out
+    assert "left out (did not finish): tiny." in out
+    report = (tmp_path / "studies" / "tiny" / "report.md").read_text()
+    assert "tiny.base_s-0.5.r1: running" in report
