@@ -42,6 +42,13 @@ def _parts(worker: str) -> tuple[str, int, int] | None:
     return None if m is None else (m["host"], int(m["index"]), int(m["pid"]))
 
 
+def worker_slot(worker: str) -> str:
+    """The worker slot of an id: ``<host>-<index>`` (a restarted worker, a new pid, is the same
+    slot); an id of any other shape is its own slot."""
+    parts = _parts(worker)
+    return worker if parts is None else f"{parts[0]}-{parts[1]}"
+
+
 def _sort_key(worker: str | None) -> tuple[int, str, int, int, str]:
     if worker is None:
         return (2, "", 0, 0, "")

@@ -16,6 +16,7 @@ from typing import Any
 from experiments.metrics.headline import format_seconds
 from experiments.metrics.redact import redact
 from experiments.metrics.schema import RunMetrics
+from experiments.metrics.workers import worker_slot
 from experiments.report.document import Section, Table
 from experiments.report.fmt import count, plural
 
@@ -215,7 +216,7 @@ def workers_seen(m: RunMetrics) -> int:
     """Distinct worker slots that made the run's LLM calls: ids are ``<host>-<index>-<pid>``, and
     a restarted worker (a new pid) is the same slot. A deployment (docker compose ``--scale``)
     runs as many as it was told, whatever the spec's ``workers.count`` says."""
-    return len({w.worker.rsplit("-", 1)[0] for w in m.workers if w.worker})
+    return len({worker_slot(w.worker) for w in m.workers if w.worker})
 
 
 def setting_rows(m: RunMetrics) -> list[list[str]]:
