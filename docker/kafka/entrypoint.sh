@@ -30,6 +30,7 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=24
 log.segment.bytes=67108864
+log.cleaner.dedupe.buffer.size=16777216
 PROPS
 cat >"$conf/log4j2.properties" <<'LOG'
 status = warn
@@ -46,7 +47,9 @@ logger.state.level = WARN
 logger.request.name = kafka.request.logger
 logger.request.level = WARN
 LOG
-java_opts=(-XX:+UseG1GC -Djava.awt.headless=true "-Dlog4j2.configurationFile=$conf/log4j2.properties"
+# the heap grows under load and is given back at idle (harness.stack.configs.JVM_HEAP_GIVE_BACK)
+java_opts=(-XX:+UseG1GC -XX:G1PeriodicGCInterval=15000 -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30
+           -Djava.awt.headless=true "-Dlog4j2.configurationFile=$conf/log4j2.properties"
            -cp '/opt/kafka/libs/*')
 if [ ! -f "$data/meta.properties" ]; then
   # a cluster id: 16 random bytes, URL-safe base64 unpadded, never starting with "-"
@@ -58,4 +61,4 @@ if [ ! -f "$data/meta.properties" ]; then
   java -Xmx256m "${java_opts[@]}" kafka.tools.StorageTool format --standalone \
     -t "$cluster_id" -c "$conf/server.properties"
 fi
-exec java "-Xms$KAFKA_HEAP" "-Xmx$KAFKA_HEAP" "${java_opts[@]}" kafka.Kafka "$conf/server.properties"
+exec java -Xms64m "-Xmx$KAFKA_HEAP" "${java_opts[@]}" kafka.Kafka "$conf/server.properties"

@@ -28,4 +28,4 @@ SQL
   echo "initialised $data: databases harness and airflow"
 fi
 exec "$bin/postgres" -D "$data" -k /tmp -c listen_addresses='*' -c max_connections=200 \
-  -c shared_buffers=256MB -c synchronous_commit=on -c log_min_messages=warning
+  -c shared_buffers=128MB -c synchronous_commit=on -c log_min_messages=warning
