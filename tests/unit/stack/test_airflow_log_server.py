@@ -33,7 +33,8 @@ def log_folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def base_url(log_folder: Path) -> Iterator[str]:
     server = airflow_logs.serve("127.0.0.1", 0, airflow_logs.LogFiles(log_folder, SECRET))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
