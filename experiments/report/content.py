@@ -57,6 +57,11 @@ def _outcome_rows(m: RunMetrics) -> list[list[str]]:
     return rows
 
 
+def _revision(revision: str | None) -> str:
+    """The run's git revision; the compose images and copied trees hold no repository."""
+    return revision or "unknown (not run from a git checkout)"
+
+
 def _header(m: RunMetrics) -> Section:
     run, win = m.run, m.window
     rows = [
@@ -64,7 +69,7 @@ def _header(m: RunMetrics) -> Section:
         ["experiment id", run.experiment_id],
         *_outcome_rows(m),
         ["seed", str(run.seed)],
-        ["git revision", str(run.git_revision)],
+        ["git revision", _revision(run.git_revision)],
         ["started / ended (UTC)", f"{run.started_at} / {run.ended_at}"],
         ["warm-up", _s(run.warmup_s)],
         [
@@ -513,7 +518,7 @@ def run_document(
     lead = [] if audit is None else [Paragraph(audit_line(audit), audit_css(audit))]
     return Document(
         title=f"Run {run.run_name}",
-        subtitle=f"experiment {run.experiment_id} · seed {run.seed} · git {run.git_revision} · started {run.started_at}",
+        subtitle=f"experiment {run.experiment_id} · seed {run.seed} · git {_revision(run.git_revision)} · started {run.started_at}",
         banners=[w.text for w in run_warnings(metrics)],
         lead=lead,
         sections=[

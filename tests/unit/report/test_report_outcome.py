@@ -142,3 +142,13 @@ def test_repeats_combine_their_outcomes(tmp_path: Path) -> None:
     assert m.outcome.failure == f"r1: {FAILURE}"
     assert m.outcome.in_flight_at_collection == 2
     assert m.outcome.overlapping_runs == ["exp-a"]  # a repeat does not overlap itself
+
+
+def test_a_run_without_a_git_revision_says_unknown_not_none(tmp_path: Path) -> None:
+    """A run started outside a git checkout (the compose images hold no .git) has no revision."""
+    run = make_run(5, profile=TINY, run_name="no-git")
+    run.meta.git_revision = None
+    build_report(run, tmp_path / "no-git")
+    text = (tmp_path / "no-git" / "report.md").read_text()
+    assert "unknown (not run from a git checkout)" in text
+    assert "None" not in text
