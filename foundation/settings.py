@@ -68,11 +68,12 @@ class StackSettings(BaseSettings):
     airflow_port: int = 8080
     airflow_log_server_port: int = 8793
     airflow_parallelism: int = Field(
-        3,
+        2,
         ge=2,
-        description="task slots (LocalExecutor worker processes, each about 136 MB RSS): the "
-        "DAGs' long waits are deferred and take no slot; the pipeline DAG's two health checks run "
-        "side by side",
+        description="task slots (LocalExecutor worker processes, forked from the scheduler at "
+        "start, each about 140 MB RSS): the DAGs' long waits are deferred and take no slot, the "
+        "experiment DAG runs one task at a time, the pipeline DAG's two health checks run side by "
+        "side",
     )
     airflow_user: str = "admin"
 

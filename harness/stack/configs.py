@@ -87,6 +87,10 @@ def java_binary() -> str:
 JVM_HEAP_GIVE_BACK = ("-XX:+UseG1GC", "-XX:G1PeriodicGCInterval=15000",
                       "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30")
 JVM_INITIAL_HEAP = "64m"
+# The JobManager only coordinates (job submission, checkpoints, the REST API the harness polls):
+# no record passes through it, so the C1 compiler alone serves it, without C2's compiler threads
+# and code cache (bench/idle_memory.py). The TaskManager and Kafka carry every record: both keep C2.
+JVM_COORDINATOR_ONLY = ("-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=48m")
 
 
 def kafka_java(layout: Layout, main_class: str, *args: str, heap: str = "512m") -> list[str]:
@@ -159,7 +163,7 @@ env:
   java:
     opts:
       all: {opens}
-      jobmanager: {give_back}
+      jobmanager: {give_back} {" ".join(JVM_COORDINATOR_ONLY)}
       taskmanager: {give_back}
   log:
     dir: {layout.flink_home / 'log'}

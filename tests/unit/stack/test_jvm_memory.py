@@ -62,4 +62,8 @@ def test_flink_processes_give_heap_back_and_keep_few_network_buffers(tmp_path: P
         # Flink's scripts put -Xms = -Xmx before these options; the later -Xms wins
         assert _last(flags, "-Xms") == configs.JVM_INITIAL_HEAP
         assert set(configs.JVM_HEAP_GIVE_BACK) <= set(flags)
+    # the JobManager, which no record passes through, compiles with C1 only; the TaskManager
+    # carries every record and keeps C2
+    assert "-XX:TieredStopAtLevel=1" in opts["jobmanager"].split()
+    assert "TieredStopAtLevel" not in opts["taskmanager"]
     assert conf["taskmanager"]["memory"]["network"] == {"min": "32m", "max": "32m"}
