@@ -93,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
          figures.fmt(figures.ratio(rss_gb, TARGET_GB), 2)],
         ["PSS", figures.fmt(pss_gb, 2), figures.fmt(figures.ratio(pss_gb, TARGET_GB), 2)],
     ]))
-    print(f"PSS {'within' if pss_gb <= TARGET_GB else 'ABOVE'} the {TARGET_GB:g} GB target")
+    # The goal is stated in RSS (what `ps` and `top` show); PSS is the footprint once shared
+    # pages are divided among the processes mapping them.
+    for name, total in (("RSS", rss_gb), ("PSS", pss_gb)):
+        print(f"{name} {'within' if total <= TARGET_GB else 'ABOVE'} the {TARGET_GB:g} GB target")
     return 0
 
 

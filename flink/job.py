@@ -244,7 +244,7 @@ def build(env: StreamExecutionEnvironment, config: JobConfig) -> None:
                     "sink.delivery-guarantee": "at-least-once",
                     "properties.enable.idempotence": "true",
                     "properties.acks": "all",
-                    "properties.linger.ms": "5",
+                    "properties.linger.ms": "1",
                 },
             )
         })
