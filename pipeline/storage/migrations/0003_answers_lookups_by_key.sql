@@ -1,0 +1,11 @@
+-- The generator's cache check (pipeline/storage/cache.py) runs once per question during a run:
+--   UPDATE answers ... WHERE experiment_id = $1 AND question_id = $2
+-- For an experiment the planner's statistics have not seen yet (every run's own, until autoanalyze
+-- catches up after the run), it estimated about one row for `experiment_id = $1` and chose
+-- answers_state_idx (experiment_id, terminal_state) over the primary key at the same cost, then
+-- filtered the experiment's rows one by one for the question: 1.5 ms per check at 12,000 answers
+-- (quadratic over a run; the largest single CPU cost of the database under load). No query needs
+-- (experiment_id, terminal_state): the primary key (experiment_id, question_id) serves every
+-- experiment-scoped scan, so the index goes and the key is the only plan for a per-question
+-- statement.
+DROP INDEX IF EXISTS answers_state_idx;
