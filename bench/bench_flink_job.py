@@ -15,7 +15,8 @@ The bare scorer runs in the Flink environment (a subprocess of this script with 
 same scorer options as the job (one thread per scorer), `score_batch` over the same kind of
 pairs in batches of the job's max batch, cold reference cache, best of 3.
 
-Needs the stack (`harness up`) and both task slots free for parallelism 2.
+Needs the stack (`harness up`) and both task slots free for parallelism 2 (one for
+parallelism 1: the pipeline's scoring job may hold the other).
 """
 
 from __future__ import annotations
@@ -108,14 +109,15 @@ def make_answers(n: int, scorer: str, experiment: str) -> list:
 
 
 def free_slots() -> int:
-    """Free task slots, counting none while another job is active (a restarting job has
-    released its slots but will take them back)."""
+    """Free task slots, counting none while another job is on its way in or out (a restarting
+    job has released its slots but will take them back). A RUNNING job holds its slots, so the
+    rest are free: the pipeline's own scoring job may run beside a parallelism-1 benchmark."""
     from flink.client import FlinkClient
     from flink.control import ACTIVE_STATES
 
     client = FlinkClient()
     try:
-        if any(j.get("state") in ACTIVE_STATES for j in client.jobs()):
+        if any(j.get("state") in ACTIVE_STATES - {"RUNNING"} for j in client.jobs()):
             return 0
         return sum(
             int(tm.get("freeSlots", 0))
