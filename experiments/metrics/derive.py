@@ -3,6 +3,9 @@
 The waterfall splits a question's end-to-end time (intended send -> durable write) into:
 
 - ``producer_send``: intended send -> Kafka acknowledged the question (coordinated-omission lag included);
+  the acknowledgement is stamped when the generator's client reports it, which under load can be
+  after a worker already took the record, so the send ends at the earlier of the two (the record
+  was in Kafka by then) and the hops do not overlap;
 - ``queue_wait``: per round, record on qa.questions -> first LLM attempt of that round;
 - ``backoff``: in-worker backoff slept before attempts;
 - ``llm``: time inside LLM calls (all attempts, all rounds);
@@ -100,9 +103,25 @@ def _minus(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
+def _picked_up(attempt: LlmAttempt) -> float:
+    """When the worker took the attempt's record: its start less the waits before it."""
+    return attempt.started_at - attempt.delay_before_s - attempt.tier_wait_s
+
+
+def _in_kafka_at(q: QuestionOutcome, attempts: Sequence[LlmAttempt]) -> float | None:
+    """When the question's first record was in Kafka: the generator's acknowledgement, or the
+    first worker's pick-up of it if that came first (the acknowledgement is stamped when the
+    generator's client gets round to reporting it)."""
+    sent0 = q.sent_at if q.sent_at is not None else _hop(q, "sent", 0)
+    round0 = [a for a in attempts if a.round == 0]
+    if sent0 is None or not round0:
+        return sent0
+    return min(sent0, min(_picked_up(a) for a in round0))
+
+
 def _waterfall(q: QuestionOutcome, attempts: list[LlmAttempt], e2e: float) -> dict[str, float]:
     parts = dict.fromkeys(WATERFALL_PARTS, 0.0)
-    sent0 = q.sent_at if q.sent_at is not None else _hop(q, "sent", 0)
+    sent0 = _in_kafka_at(q, attempts)
     parts["producer_send"] = max(0.0, sent0 - q.intended_at) if sent0 is not None else 0.0
     rounds: dict[int, list[LlmAttempt]] = defaultdict(list)
     for a in attempts:
@@ -115,8 +134,7 @@ def _waterfall(q: QuestionOutcome, attempts: list[LlmAttempt], e2e: float) -> di
         in_round = rounds.get(rnd, [])
         sent = sent0 if rnd == 0 else _hop(q, "sent", rnd)
         if in_round and sent is not None:
-            first = in_round[0]
-            wait = first.started_at - first.delay_before_s - first.tier_wait_s - sent
+            wait = _picked_up(in_round[0]) - sent
             parts["queue_wait"] += max(0.0, wait)
         answered = _hop(q, "answered", rnd)
         if answered is None:
@@ -146,7 +164,7 @@ def derive(run: RunData, window: SteadyWindow) -> list[QuestionTimes]:
         if first is None and attempts:
             first = min(a.started_at for a in attempts)
         e2e = _minus(q.durable_at, q.intended_at) if q.state != "in_flight" else None
-        sent0 = q.sent_at if q.sent_at is not None else _hop(q, "sent", 0)
+        sent0 = _in_kafka_at(q, attempts)
         parts: dict[str, float] = {}
         if e2e is not None and not q.cache_hit and q.state in ANSWERED_STATES:
             parts = _waterfall(q, attempts, e2e)

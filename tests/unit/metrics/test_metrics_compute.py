@@ -263,6 +263,34 @@ def test_waterfall_splits_e2e_into_hops() -> None:
     assert m.latency.producer_send.max == pytest.approx(0.01)
 
 
+def test_an_acknowledgement_reported_after_the_pick_up_ends_the_send_at_the_pick_up() -> None:
+    """The generator's client reports an acknowledgement when it gets round to it; under load a
+    worker may already have taken the record. The send ends at the pick-up (the record was in
+    Kafka by then), so no hop overlaps the next and the remainder is not negative."""
+    t = T0 + 10
+    q = QuestionOutcome(
+        question_id="late-ack",
+        intended_at=t,
+        sent_at=t + 0.30,  # the ack as the generator reported it
+        durable_at=t + 0.65,
+        state="accepted",
+        llm_calls=1,
+        hops={"sent": [t + 0.30], "answered": [t + 0.56], "scored": [t + 0.60],
+              "result": [t + 0.61]},
+    )
+    run = RunData(meta=meta(), questions=[q], attempts=[att("late-ack", t + 0.05)])
+    m = compute(run)
+    parts = {k: v.mean or 0.0 for k, v in m.latency.waterfall.by_part.items()}
+    assert parts["producer_send"] == pytest.approx(0.05)
+    assert parts["queue_wait"] == pytest.approx(0.0)
+    assert parts["other"] == pytest.approx(0.02)
+    assert min(parts.values()) >= 0.0
+    assert sum(parts.values()) == pytest.approx(0.65)
+    assert m.latency.producer_send.max == pytest.approx(0.05)
+    (row,) = question_rows(run)
+    assert row["producer_send_s"] == pytest.approx(0.05)
+
+
 def test_question_rows_carry_the_derived_times() -> None:
     (row,) = question_rows(two_round_run())
     assert row["question_id"] == "w" and row["steady"] is True
