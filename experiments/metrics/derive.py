@@ -119,9 +119,11 @@ def _in_kafka_at(q: QuestionOutcome, attempts: Sequence[LlmAttempt]) -> float | 
     return min(sent0, min(_picked_up(a) for a in round0))
 
 
-def _waterfall(q: QuestionOutcome, attempts: list[LlmAttempt], e2e: float) -> dict[str, float]:
+def _waterfall(
+    q: QuestionOutcome, attempts: list[LlmAttempt], e2e: float, sent0: float | None
+) -> dict[str, float]:
+    """``sent0``: when the question's first record was in Kafka (:func:`_in_kafka_at`)."""
     parts = dict.fromkeys(WATERFALL_PARTS, 0.0)
-    sent0 = _in_kafka_at(q, attempts)
     parts["producer_send"] = max(0.0, sent0 - q.intended_at) if sent0 is not None else 0.0
     rounds: dict[int, list[LlmAttempt]] = defaultdict(list)
     for a in attempts:
@@ -167,7 +169,7 @@ def derive(run: RunData, window: SteadyWindow) -> list[QuestionTimes]:
         sent0 = _in_kafka_at(q, attempts)
         parts: dict[str, float] = {}
         if e2e is not None and not q.cache_hit and q.state in ANSWERED_STATES:
-            parts = _waterfall(q, attempts, e2e)
+            parts = _waterfall(q, attempts, e2e, sent0)
         tier_waits: dict[str, float] = defaultdict(float)
         for a in attempts:
             if a.tier_wait_s > 0:
