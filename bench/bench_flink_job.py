@@ -15,12 +15,16 @@ The bare scorer runs in the Flink environment (a subprocess of this script with 
 same scorer options as the job (one thread per scorer), `score_batch` over the same kind of
 pairs in batches of the job's max batch, cold reference cache, best of 3.
 
-`--warm-references`: every reference was scored once before the timed pass (in the job, a first
-pass of the same N pairs under other question ids, not timed; in the bare scorer, a first
-`score_batch` pass), so only the answers are encoded: what a long-running scoring job does when
-a run asks questions an earlier run of the same job already scored (reference embeddings are
-kept in an LRU of `cache_size`, 10,000 by default). Without it, each answer comes with a
-reference never seen: two texts encoded per answer.
+`--references` says what the timed pass finds of its references (the answers are always new):
+- `cold` (the default): references never seen, anywhere: two texts encoded per answer. Each job
+  run's references carry a run-unique tag, so neither the job's memory cache nor the reference
+  store (docs/architecture.md#reference-embeddings) has them.
+- `warm`: every reference was scored once before the timed pass by the same job (a first pass
+  of the same N pairs under other question ids, not timed): found in the job's memory cache.
+- `stored`: the first pass runs in a first job, which is then cancelled; the timed pass runs in
+  a new job, whose Python worker starts empty and finds the references in the reference store:
+  a job restarted (`harness down`/`up`, a failover) before a run over questions scored before.
+In the bare scorer, `warm` and `stored` both score the pairs once before the timed pass.
 
 Needs the stack (`harness up`) and both task slots free for parallelism 2 (one for
 parallelism 1: the pipeline's scoring job may hold the other).
@@ -40,12 +44,17 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 DEFAULT_N = {"lexical": 20_000, "minilm": 1_200}
 BARE_N = {"lexical": 20_000, "minilm": 128}
+REFERENCES = {
+    "cold": "cold (never seen)",
+    "warm": "warm (scored before by the same job)",
+    "stored": "stored (scored before by an earlier job)",
+}
 
 
 # --- the bare scorer (runs in the Flink environment) ------------------------------------------
 
 
-def bare(scorer_name: str, n: int, batch: int, params: dict, warm: bool = False) -> dict:
+def bare(scorer_name: str, n: int, batch: int, params: dict, references: str = "cold") -> dict:
     sys.path.insert(0, str(BENCH_DIR))
     from bench_scorers import make_pairs  # the scorer bench's synthetic answers
 
@@ -56,17 +65,25 @@ def bare(scorer_name: str, n: int, batch: int, params: dict, warm: bool = False)
     for _ in range(3):
         scorer = get_scorer(scorer_name, **params)  # fresh: cold reference cache
         scorer.load()
-        if warm:
+        if references != "cold":
             for i in range(0, n, batch):
                 scorer.score_batch(pairs[i : i + batch])
         start = time.perf_counter()
         for i in range(0, n, batch):
             scorer.score_batch(pairs[i : i + batch])
         best = max(best, n / (time.perf_counter() - start))
-    return {"scorer": scorer_name, "pairs": n, "batch": batch, "pairs_per_s": best, "warm": warm}
+    return {
+        "scorer": scorer_name,
+        "pairs": n,
+        "batch": batch,
+        "pairs_per_s": best,
+        "references": references,
+    }
 
 
-def bare_in_flink_env(scorer: str, n: int, batch: int, params: dict, warm: bool = False) -> float:
+def bare_in_flink_env(
+    scorer: str, n: int, batch: int, params: dict, references: str = "cold"
+) -> float:
     python = REPO / ".state" / "flink-venv" / "bin" / "python"
     out = subprocess.run(
         [
@@ -80,7 +97,8 @@ def bare_in_flink_env(scorer: str, n: int, batch: int, params: dict, warm: bool 
             str(batch),
             "--params",
             json.dumps(params),
-            *(["--warm-references"] if warm else []),
+            "--references",
+            references,
         ],
         check=True,
         capture_output=True,
@@ -94,7 +112,10 @@ def bare_in_flink_env(scorer: str, n: int, batch: int, params: dict, warm: bool 
 # --- the job ----------------------------------------------------------------------------------
 
 
-def make_answers(n: int, scorer: str, experiment: str, id_prefix: str = "q") -> list:
+def make_answers(
+    n: int, scorer: str, experiment: str, id_prefix: str = "q", tag: str = ""
+) -> list:
+    """N answer envelopes; `tag` prefixes every reference (a run-unique tag: never stored)."""
     sys.path.insert(0, str(BENCH_DIR))
     from bench_scorers import make_pairs
 
@@ -108,7 +129,7 @@ def make_answers(n: int, scorer: str, experiment: str, id_prefix: str = "q") -> 
                 "question_id": f"{id_prefix}-{i}",
                 "attempt": 1,
                 "question": {"title": f"question {i}"},
-                "reference_answer": reference,
+                "reference_answer": f"{tag} {reference}" if tag else reference,
                 "policy": {"score_threshold": -1.0, "max_rounds": 0, "scorer": scorer},
                 "intended_at": 1.0,
                 "created_at": 1.0,
@@ -156,7 +177,7 @@ def run_job(
     max_batch: int,
     params: dict,
     timeout_s: float,
-    warm_references: bool = False,
+    references: str = "cold",
     **overrides: object,
 ) -> dict:
     from confluent_kafka import Consumer, Producer
@@ -190,9 +211,10 @@ def run_job(
     )
     experiment = f"bench-{scorer}-p{parallelism}"
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    tag = f"[run {uuid.uuid4().hex[:12]}]"
 
     def produce(id_prefix: str) -> None:
-        for env in make_answers(n, scorer, experiment, id_prefix):
+        for env in make_answers(n, scorer, experiment, id_prefix, tag):
             producer.produce(catalog.answers.name, key=env.kafka_key(), value=encode(env))
             producer.poll(0)
         assert producer.flush(60) == 0
@@ -220,11 +242,16 @@ def run_job(
             }
         )
         consumer.subscribe([catalog.results.name])
-        if warm_references:  # the same references first, under other question ids (not timed)
+        if references != "cold":  # the same references first, other question ids (not timed)
             produce("warm")
             control.submit(config, parallelism=parallelism)
             collect(consumer, "warm-", time.monotonic() + timeout_s)
-            produce("q")
+            if references == "stored":  # a new job: an empty Python worker, the store kept
+                control.stop(config.job_name)
+                produce("q")
+                control.submit(config, parallelism=parallelism)
+            else:
+                produce("q")
             t_submit = time.monotonic()
         else:
             produce("q")
@@ -247,7 +274,7 @@ def run_job(
         "answers": n,
         "answers_per_s": rate,
         "wall_s": wall,
-        "warm_references": warm_references,
+        "references": references,
     }
 
 
@@ -274,22 +301,24 @@ def main() -> int:
         help="seconds to wait for free task slots (the cluster is shared) before skipping a run",
     )
     parser.add_argument(
-        "--warm-references",
-        action="store_true",
-        help="every reference scored once before the timed pass: only answers are encoded",
+        "--references",
+        choices=REFERENCES,
+        default="cold",
+        help="cold: never seen; warm: scored before by the same job (memory cache); stored: "
+        "scored before by an earlier job (reference store)",
     )
     parser.add_argument("--bare", metavar="SCORER", help=argparse.SUPPRESS)
     args = parser.parse_args()
     params = json.loads(args.params)
     if args.bare:
         n = args.n or BARE_N[args.bare]
-        print(json.dumps(bare(args.bare, n, args.max_batch, params, args.warm_references)))
+        print(json.dumps(bare(args.bare, n, args.max_batch, params, args.references)))
         return 0
 
     rows = []
     for scorer in args.scorers:
         bare_rate = bare_in_flink_env(
-            scorer, BARE_N[scorer], args.max_batch, params, args.warm_references
+            scorer, BARE_N[scorer], args.max_batch, params, args.references
         )
         print(f"bare {scorer}: {bare_rate:,.0f} pairs/s", file=sys.stderr, flush=True)
         for p in args.parallelism:
@@ -307,7 +336,7 @@ def main() -> int:
                 args.max_batch,
                 params,
                 args.timeout,
-                warm_references=args.warm_references,
+                references=args.references,
                 score_timeout_s=args.score_timeout,
             )
             row["bare_pairs_per_s"] = bare_rate
@@ -318,8 +347,7 @@ def main() -> int:
                 flush=True,
             )
 
-    references = "warm (scored once before)" if args.warm_references else "cold (never seen)"
-    print(f"\nreferences: {references}; scorer options: {params or 'defaults'}")
+    print(f"\nreferences: {REFERENCES[args.references]}; scorer options: {params or 'defaults'}")
     print(
         f"{'scorer':<9} {'p':>2} {'answers':>8} {'job answers/s':>14} "
         f"{'bare pairs/s':>13} {'job/bare':>9} {'wall s':>7}"

@@ -114,6 +114,11 @@ class Layout:
         return self.flink_home / "savepoints"
 
     @property
+    def reference_store(self) -> Path:
+        """The MiniLM scorer's reference embeddings, kept across scoring-job restarts."""
+        return self.home / "scoring" / "reference-embeddings.sqlite3"
+
+    @property
     def airflow_home(self) -> Path:
         return self.home / "airflow"
 
@@ -139,6 +144,9 @@ class Layout:
             "FLINK_LIB_DIR": str(self.flink_lib),
             "FLINK_LOG_DIR": str(self.flink_home / "log"),
             "PYFLINK_PYTHON": str(self.flink_venv / "bin" / "python"),
+            # the scoring job's default; `harness flink submit --scorer-param
+            # minilm.reference_store=...` overrides it per job (null: none)
+            "HARNESS_SCORING_MINILM__REFERENCE_STORE": str(self.reference_store),
             "PATH": f"{self.flink_venv / 'bin'}:{SYSTEM_PATH}",
         }
 

