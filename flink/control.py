@@ -13,6 +13,12 @@ Job names are how copies are recognised: the default is ``qa-scoring``, with the
 appended when there is one (``qa-scoring[t1234.]``), so test jobs never collide with the real
 one. The last savepoint of each job name is remembered in the state folder
 (``flink/scoring-savepoints.json``), which is what ``from_savepoint="latest"`` reads.
+
+A savepoint is a resume point once (`resume_point`): the job resumed from it moves on, commits
+its Kafka offsets at every checkpoint and may then stop without a savepoint (a JobManager or
+machine crash). Resuming from the same savepoint again would replay every answer since it was
+taken (hours, on a long-lived stack); the group's committed offsets are the newer position
+then, and a plain submit starts from them.
 """
 
 from __future__ import annotations
@@ -133,6 +139,11 @@ class ScoringJobStatus:
         if self.last_savepoint:
             sp = self.last_savepoint
             lines.append(f"  last savepoint {_ago(sp.get('at'))}: {sp['path']}")
+            if sp.get("resumed_by"):
+                lines.append(
+                    f"    resumed by {sp['resumed_by']} {_ago(sp.get('resumed_at'))}: the next "
+                    "submit starts from the committed offsets"
+                )
         return "\n".join(lines)
 
 
@@ -207,7 +218,24 @@ class ScoringJobControl:
             return {}
 
     def last_savepoint(self, job_name: str) -> dict[str, Any] | None:
+        """The last savepoint remembered for the name: path, job_id, at, and once a job has
+        resumed from it, resumed_by and resumed_at."""
         return self._remembered().get(job_name)
+
+    def resume_point(self, job_name: str) -> str | None:
+        """The savepoint a new job of that name should resume from: the last one remembered,
+        unless a job already resumed from it (then None: start from the committed offsets)."""
+        remembered = self.last_savepoint(job_name)
+        if not remembered or remembered.get("resumed_by"):
+            return None
+        return str(remembered["path"])
+
+    def _mark_resumed(self, job_name: str, path: str, job_id: str) -> None:
+        data = self._remembered()
+        entry = data.get(job_name)
+        if entry and entry.get("path") == path:
+            entry.update(resumed_by=job_id, resumed_at=time.time())
+            self._write_remembered(data)
 
     def _remember_savepoint(self, job_name: str, job_id: str, path: str) -> None:
         data = self._remembered()
@@ -241,8 +269,9 @@ class ScoringJobControl:
         wait_running_s: float | None = 180.0,
     ) -> str:
         """Submit the job; return its id. ``from_savepoint="latest"`` resumes from the last
-        savepoint remembered for this job name. Waits until every task runs unless
-        ``wait_running_s`` is None."""
+        savepoint remembered for this job name (even one resumed from before: `resume_point`
+        says whether it should be). Waits until every task runs unless ``wait_running_s`` is
+        None; a job that runs from a savepoint marks it resumed."""
         active = self.active_jobs(config.job_name)
         if active and not force:
             ids = ", ".join(f"{j['jid']} ({j['state']})" for j in active)
@@ -266,6 +295,8 @@ class ScoringJobControl:
         )
         if wait_running_s is not None:
             self.client.wait_until_running(job_id, timeout_s=wait_running_s)
+        if from_savepoint:
+            self._mark_resumed(config.job_name, from_savepoint, job_id)
         return job_id
 
     def status(self, job_name: str = DEFAULT_JOB_NAME) -> ScoringJobStatus:

@@ -38,8 +38,9 @@ def provision_topics(admin: Any | None = None) -> list[str]:
 
 
 def ensure_flink_job(parallelism: int | None = None) -> str:
-    """The scoring job's id: the running one, or a new one (resumed from the last savepoint
-    remembered, if the job was stopped with one)."""
+    """The scoring job's id: the running one, or a new one: resumed from the last savepoint
+    if the job was stopped with one and no job has resumed from it since, else from the Kafka
+    group's committed offsets (`ScoringJobControl.resume_point`)."""
     from flink.control import ScoringJobControl, job_config
 
     with ScoringJobControl() as control:
@@ -48,9 +49,12 @@ def ensure_flink_job(parallelism: int | None = None) -> str:
         if status.running and status.job_id:
             log.info("scoring job %s already %s", status.job_id, status.state)
             return status.job_id
-        resume = "latest" if control.last_savepoint(config.job_name) else None
+        resume = control.resume_point(config.job_name)
         job_id = control.submit(config, parallelism=parallelism, from_savepoint=resume)
-        log.info("scoring job submitted: %s (resumed from savepoint: %s)", job_id, bool(resume))
+        if resume:
+            log.info("scoring job submitted: %s, resumed from savepoint %s", job_id, resume)
+        else:
+            log.info("scoring job submitted: %s, from the committed Kafka offsets", job_id)
         return job_id
 
 

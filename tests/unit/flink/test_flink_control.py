@@ -280,3 +280,47 @@ def test_cli_submit_refusal_exits_2(monkeypatch, capsys, fake, settings):
     assert capsys.readouterr().out.strip() == "job0"
     assert cli.main(["flink", "stop", "--savepoint"]) == 0
     assert capsys.readouterr().out.strip().startswith("file:/sp/savepoint-")
+
+
+def test_a_savepoint_is_a_resume_point_once(control, fake, config):
+    """A job resumed from a savepoint moves past it; if it then ends without a savepoint (a
+    crash), the next job starts from the committed offsets instead of replaying since."""
+    assert control.resume_point(config.job_name) is None
+    control.submit(config)
+    control.stop(config.job_name, savepoint=True)
+    assert control.resume_point(config.job_name) == "file:/sp/savepoint-job0"
+
+    control.submit(config, from_savepoint=control.resume_point(config.job_name))
+    remembered = control.last_savepoint(config.job_name)
+    assert remembered["resumed_by"] == "job1" and remembered["resumed_at"] > 0
+    assert control.resume_point(config.job_name) is None
+    assert "resumed by job1" in control.status(config.job_name).describe()
+
+    fake.jobs_by_id["job1"]["state"] = "FAILED"  # the JobManager died with it
+    control.submit(config, from_savepoint="latest")  # explicit: still allowed
+    assert fake.submitted[-1]["from_savepoint"] == "file:/sp/savepoint-job0"
+
+    control.stop(config.job_name, savepoint=True)  # a new savepoint is a resume point again
+    assert control.resume_point(config.job_name) == "file:/sp/savepoint-job2"
+
+
+def test_ensure_flink_job_resumes_a_savepoint_once(monkeypatch, control, fake, config):
+    from harness import pipeline as harness_pipeline
+
+    class Reused:
+        def __enter__(self):
+            return control
+
+        def __exit__(self, *exc):
+            return None
+
+    monkeypatch.setattr("flink.control.ScoringJobControl", lambda: Reused())
+    monkeypatch.setattr("flink.control.job_config", lambda: config)
+    control.submit(config)
+    control.stop(config.job_name, savepoint=True)
+
+    assert harness_pipeline.ensure_flink_job() == "job1"
+    assert fake.submitted[-1]["from_savepoint"] == "file:/sp/savepoint-job0"
+    fake.jobs_by_id["job1"]["state"] = "FAILED"  # crashed after running past the savepoint
+    assert harness_pipeline.ensure_flink_job() == "job2"
+    assert fake.submitted[-1]["from_savepoint"] is None, "replayed from a consumed savepoint"
