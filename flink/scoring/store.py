@@ -150,6 +150,14 @@ class EmbeddingStore:
                         ],
                     )
                     added = conn.total_changes - before
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    self._disable(f"cannot write {self.path}: {exc}")
+                    return 0
+                # another process held the write lock past timeout_s: these vectors are
+                # encoded again next time, the store stays on
+                log.warning("reference store %s busy, %d vectors not kept", self.path, len(items))
+                return 0
             except sqlite3.Error as exc:
                 self._disable(f"cannot write {self.path}: {exc}")
                 return 0

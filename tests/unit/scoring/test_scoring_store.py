@@ -168,3 +168,19 @@ def test_an_unusable_store_does_not_fail_scoring(
     assert len(scorer.score_batch([("answer", "reference")])) == 1
     info = scorer.store_info()
     assert info is not None and info.disabled is not None
+
+
+def test_a_write_lock_held_too_long_skips_the_write_and_keeps_the_store(tmp_path: Path) -> None:
+    path = tmp_path / "refs.sqlite3"
+    store = EmbeddingStore(path, "m", DIM, timeout_s=0.1)
+    store.put_many({text_key("a"): _vec(0)})
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process writing
+    try:
+        assert store.put_many({text_key("b"): _vec(1)}) == 0
+        assert store.info().disabled is None
+        assert len(store.get_many([text_key("a")])) == 1, "reads go on under a writer (WAL)"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.put_many({text_key("b"): _vec(1)}) == 1
