@@ -39,8 +39,8 @@ SECRETS = {
     "pg_airflow_password": ("HARNESS_COMPOSE_PG_AIRFLOW_PASSWORD", "token"),
     "airflow_admin_password": ("HARNESS_COMPOSE_AIRFLOW_ADMIN_PASSWORD", "token"),
     "airflow_fernet_key": ("HARNESS_COMPOSE_AIRFLOW_FERNET_KEY", "fernet"),
-    "airflow_api_secret_key": ("HARNESS_COMPOSE_AIRFLOW_API_SECRET_KEY", "token"),
-    "airflow_jwt_secret": ("HARNESS_COMPOSE_AIRFLOW_JWT_SECRET", "token"),
+    "airflow_api_secret_key": ("HARNESS_COMPOSE_AIRFLOW_API_SECRET_KEY", "signing-key"),
+    "airflow_jwt_secret": ("HARNESS_COMPOSE_AIRFLOW_JWT_SECRET", "signing-key"),
 }
 
 #: published port variables of docker-compose.yml and their defaults

@@ -46,8 +46,8 @@ def airflow_env(settings: StackSettings, layout: Layout, endpoints: Endpoints) -
         "AIRFLOW__API__PORT": str(settings.airflow_port),
         "AIRFLOW__API__BASE_URL": settings.airflow_url,
         "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API__SECRET_KEY": secrets.get_or_create(sec, "airflow_api_secret_key"),
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.get_or_create(sec, "airflow_jwt_secret"),
+        "AIRFLOW__API__SECRET_KEY": secrets.get_or_create(sec, "airflow_api_secret_key", "signing-key"),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.get_or_create(sec, "airflow_jwt_secret", "signing-key"),
         # Every start parses all DAG files at once; afterwards an edited DAG file is seen within
         # a minute. Re-parsing every 10 s cost 0.15 CPU-seconds per second, 8% of the stack's CPU
         # at full load (bench/capacity.py).

@@ -94,3 +94,16 @@ def test_kafka_cluster_ids_never_start_with_a_dash(monkeypatch) -> None:
     assert configs.kafka_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAA"
     monkeypatch.undo()
     assert all(not configs.kafka_cluster_id().startswith("-") for _ in range(2000))
+
+
+def test_signing_keys_are_long_enough_for_hs512_and_short_old_ones_are_replaced(tmp_path: Path):
+    key = secrets.get_or_create(tmp_path, "jwt", "signing-key")
+    assert len(key) >= secrets.SIGNING_KEY_LENGTH
+    assert secrets.get_or_create(tmp_path, "jwt", "signing-key") == key
+    (tmp_path / "old").write_text("x" * 32)  # made by an earlier version
+    replaced = secrets.get_or_create(tmp_path, "old", "signing-key")
+    assert len(replaced) >= secrets.SIGNING_KEY_LENGTH
+    assert stat.S_IMODE((tmp_path / "old").stat().st_mode) == 0o600
+    assert secrets.get_or_create(tmp_path, "old") == replaced
+    (tmp_path / "pw").write_text("y" * 32)
+    assert secrets.get_or_create(tmp_path, "pw") == "y" * 32, "passwords are never replaced"
