@@ -77,6 +77,7 @@ from flink.batching import MicroBatcher
 from flink.job_config import JobConfig
 from flink.processor import AnswerProcessor, SourceRecord
 from flink.routing import Decision, Outcome
+from flink.scoring.threads import share_cores
 from flink.windows import WindowStats, window_event
 
 log = logging.getLogger("flink.job")
@@ -124,6 +125,8 @@ class ScoreAndRoute(AsyncFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         config = JobConfig.from_json(self._config_json)
+        # scorers with threads=0 take this worker's share of the machine's cores
+        share_cores(runtime_context.get_number_of_parallel_subtasks())
         self._processor = AnswerProcessor(
             source_topic=config.topics.answers,
             defaults=config.defaults,

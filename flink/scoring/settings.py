@@ -24,7 +24,13 @@ class MiniLMOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     batch_size: int = Field(default=32, ge=1, le=1024, description="texts per forward pass")
-    threads: int = Field(default=1, ge=1, le=256, description="BLAS threads used while encoding")
+    threads: int = Field(
+        default=1,
+        ge=0,
+        le=256,
+        description="threads used while encoding (ONNX Runtime intra-op, or BLAS); 0: auto, the "
+        "cores this process may use divided by the job's parallelism",
+    )
     cache_size: int = Field(
         default=10_000, ge=0, description="reference embeddings kept (LRU by text hash); 0 disables"
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -104,3 +105,29 @@ def blas_threads(n: int) -> Iterator[None]:
         return
     with limiter.limit(limits=n, user_api="blas"):
         yield
+
+
+_workers_sharing_cores = 1
+
+
+def share_cores(workers: int) -> None:
+    """Tells `auto_threads` how many scoring workers share this machine's cores (the Flink job
+    calls it with its parallelism before building scorers)."""
+    global _workers_sharing_cores
+    _workers_sharing_cores = max(1, int(workers))
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity; cgroup quotas are not read)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def auto_threads(requested: int) -> int:
+    """`requested` threads, or for 0 ("auto") this process's share of the cores: the cores it
+    may use divided by the scoring workers sharing them (`share_cores`), at least 1."""
+    if requested > 0:
+        return requested
+    return max(1, available_cores() // _workers_sharing_cores)

@@ -43,7 +43,7 @@ def test_bad_parameters_name_scorer_and_parameter() -> None:
     with pytest.raises(ScorerConfigError, match=r"'minilm'.*batch_sise"):
         get_scorer("minilm", batch_sise=8)
     with pytest.raises(ScorerConfigError, match=r"'minilm'.*threads"):
-        get_scorer("minilm", threads=0)
+        get_scorer("minilm", threads=-1)
     with pytest.raises(ScorerConfigError, match=r"'lexical'.*threads"):
         get_scorer("lexical", threads=2)  # a minilm parameter given to the wrong scorer
 

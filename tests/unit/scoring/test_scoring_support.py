@@ -7,7 +7,13 @@ import pytest
 
 from flink.scoring.bert import gelu_
 from flink.scoring.cache import TextLRU
-from flink.scoring.threads import _get_limiter, blas_threads
+from flink.scoring.threads import (
+    _get_limiter,
+    auto_threads,
+    available_cores,
+    blas_threads,
+    share_cores,
+)
 
 
 def test_lru_evicts_least_recently_used() -> None:
@@ -47,3 +53,21 @@ def test_gelu_matches_exact_erf_form() -> None:
     exact = np.vectorize(lambda v: 0.5 * v * (1 + erf(v / sqrt(2))))(x.astype(np.float64))
     got = gelu_(x.copy())
     assert np.abs(got - exact).max() < 1e-6
+
+
+def test_auto_threads_is_this_workers_share_of_the_cores() -> None:
+    from flink.scoring import get_scorer
+
+    cores = available_cores()
+    assert cores >= 1
+    assert auto_threads(3) == 3, "an explicit count is kept"
+    try:
+        share_cores(1)
+        assert auto_threads(0) == cores
+        assert get_scorer("minilm", threads=0).encoder.threads == cores
+        share_cores(cores * 2)  # more workers than cores: one thread each
+        assert auto_threads(0) == 1
+        share_cores(0)
+        assert auto_threads(0) == cores, "a nonsensical count means one worker"
+    finally:
+        share_cores(1)
