@@ -307,6 +307,13 @@ def main() -> int:
         help="cold: never seen; warm: scored before by the same job (memory cache); stored: "
         "scored before by an earlier job (reference store)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=float,
+        metavar="ANSWERS_PER_S",
+        help="an earlier job answers/s to print the ratio against (e.g. 16.8, MiniLM at p=1 "
+        "before the reference store)",
+    )
     parser.add_argument("--bare", metavar="SCORER", help=argparse.SUPPRESS)
     args = parser.parse_args()
     params = json.loads(args.params)
@@ -348,16 +355,20 @@ def main() -> int:
             )
 
     print(f"\nreferences: {REFERENCES[args.references]}; scorer options: {params or 'defaults'}")
+    baseline = f" {'x baseline':>10}" if args.baseline else ""
     print(
         f"{'scorer':<9} {'p':>2} {'answers':>8} {'job answers/s':>14} "
-        f"{'bare pairs/s':>13} {'job/bare':>9} {'wall s':>7}"
+        f"{'bare pairs/s':>13} {'job/bare':>9} {'wall s':>7}{baseline}"
     )
     for r in rows:
+        ratio = f" {r['answers_per_s'] / args.baseline:>10.2f}" if args.baseline else ""
         print(
             f"{r['scorer']:<9} {r['parallelism']:>2} {r['answers']:>8} "
             f"{r['answers_per_s']:>14,.1f} {r['bare_pairs_per_s']:>13,.1f} "
-            f"{r['answers_per_s'] / r['bare_pairs_per_s']:>9.3f} {r['wall_s']:>7.0f}"
+            f"{r['answers_per_s'] / r['bare_pairs_per_s']:>9.3f} {r['wall_s']:>7.0f}{ratio}"
         )
+    if args.baseline:
+        print(f"baseline: {args.baseline:,.1f} answers/s")
     return 0
 
 
