@@ -87,7 +87,7 @@ class SentenceEncoder:
         *,
         max_seq_length: int = 256,
         batch_size: int = 32,
-        threads: int = 1,
+        threads: int = 0,
         sort_by_length: bool = True,
         packed: bool = True,
         runtime: MiniLMRuntime = "onnx",

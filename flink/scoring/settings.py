@@ -25,7 +25,7 @@ class MiniLMOptions(BaseModel):
 
     batch_size: int = Field(default=32, ge=1, le=1024, description="texts per forward pass")
     threads: int = Field(
-        default=1,
+        default=0,
         ge=0,
         le=256,
         description="threads used while encoding (ONNX Runtime intra-op, or BLAS); 0: auto, the "
