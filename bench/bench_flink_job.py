@@ -12,8 +12,8 @@ submitted and drains the backlog. Throughput is measured on the results' broker 
 workers, model load) and its tail. The job is cancelled and the topics deleted afterwards.
 
 The bare scorer runs in the Flink environment (a subprocess of this script with --bare): the
-same scorer options as the job (one thread per scorer), `score_batch` over the same kind of
-pairs in batches of the job's max batch, cold reference cache, best of 3.
+same scorer options as the job (threads auto: every core, as one job worker at parallelism 1),
+`score_batch` over the same kind of pairs in batches of the job's max batch, best of 3.
 
 `--references` says what the timed pass finds of its references (the answers are always new):
 - `cold` (the default): references never seen, anywhere: two texts encoded per answer. Each job
