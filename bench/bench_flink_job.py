@@ -180,7 +180,7 @@ def run_job(
     references: str = "cold",
     **overrides: object,
 ) -> dict:
-    from confluent_kafka import Consumer, Producer
+    from confluent_kafka import Consumer, KafkaException, Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from flink.control import ScoringJobControl, job_config
@@ -196,8 +196,6 @@ def run_job(
     # Results stamped by the broker when written (the job's sink would otherwise copy the input
     # records' timestamps, i.e. when the backlog was produced).
     new_topics[2].config["message.timestamp.type"] = "LogAppendTime"
-    for future in admin.create_topics(new_topics).values():
-        future.result(timeout=30)
     control = ScoringJobControl()
     config = job_config(
         catalog=catalog,
@@ -233,7 +231,9 @@ def run_job(
                     stamps.append(msg.timestamp()[1])
         return stamps
 
-    try:
+    try:  # the topics are the benchmark's own: whatever fails, none is left behind
+        for future in admin.create_topics(new_topics).values():
+            future.result(timeout=30)
         consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -261,10 +261,16 @@ def run_job(
         wall = time.monotonic() - t_submit
         consumer.close()
     finally:
-        control.stop(config.job_name)
-        control.close()
-        for future in admin.delete_topics([s.name for s in specs]).values():
-            future.result(timeout=30)
+        try:
+            control.stop(config.job_name)
+        finally:
+            control.close()
+            producer.flush(10)
+            for name, future in admin.delete_topics([s.name for s in specs]).items():
+                try:
+                    future.result(timeout=30)
+                except KafkaException as exc:  # never created (creation failed part way)
+                    print(f"topic {name} not deleted: {exc}", file=sys.stderr)
     stamps.sort()
     lo, hi = stamps[int(0.1 * n)], stamps[int(0.9 * n) - 1]
     rate = (int(0.9 * n) - int(0.1 * n) - 1) / max((hi - lo) / 1000.0, 1e-3)
