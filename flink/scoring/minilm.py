@@ -92,10 +92,12 @@ class MiniLMScorer:
                     unknown[reference] = None
                 else:
                     ref_vecs[reference] = cached
+        digests: dict[str, bytes] = {}  # the store's keys of the unknown references
         if unknown and self._store is not None:
-            digests = {text_key(r): r for r in unknown}
-            for digest, vec in self._store.get_many(list(digests)).items():
-                reference = digests[digest]
+            digests = {r: text_key(r) for r in unknown}
+            by_digest = {d: r for r, d in digests.items()}
+            for digest, vec in self._store.get_many(list(by_digest)).items():
+                reference = by_digest[digest]
                 ref_vecs[reference] = vec
                 self._references.put(reference, vec)
                 del unknown[reference]
@@ -109,7 +111,7 @@ class MiniLMScorer:
             ref_vecs[reference] = vec
             self._references.put(reference, vec)
         if unknown and self._store is not None:
-            self._store.put_many({text_key(r): encoded[r] for r in unknown})
+            self._store.put_many({digests[r]: encoded[r] for r in unknown})
         answers = np.stack([encoded[a] for a, _ in pairs])
         references = np.stack([ref_vecs[r] for _, r in pairs])
         cosines = np.einsum("ij,ij->i", answers, references)
